@@ -12,7 +12,7 @@ _REPO = str(Path(__file__).resolve().parent.parent)
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
-from tests.env.fixtures import (  # noqa: E402,F401
+from tests.env.fixtures import (  # noqa: F401
     bus_address,
     bus_connection,
     dbus_daemon,

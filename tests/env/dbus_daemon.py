@@ -22,13 +22,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 from xml.sax.saxutils import quoteattr
 
 __all__ = [
-    "DBusDaemon",
     "OUR_POLICY",
     "STANDIN_NAMES",
     "TEST_NAME_PREFIX",
+    "DBusDaemon",
     "DBusDaemonError",
 ]
 
@@ -118,9 +119,7 @@ class DBusDaemon:
     def write_config(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         standin = directory / "standins.conf"
-        owns = "\n".join(
-            f"    <allow own={quoteattr(n)}/>" for n in STANDIN_NAMES
-        )
+        owns = "\n".join(f"    <allow own={quoteattr(n)}/>" for n in STANDIN_NAMES)
         sends = "\n".join(
             f"    <allow send_destination={quoteattr(n)}/>" for n in STANDIN_NAMES
         )
@@ -152,8 +151,13 @@ class DBusDaemon:
         os.chmod(self.tmpdir, 0o755)
         conf = self.write_config(self.tmpdir)
         self.proc = subprocess.Popen(
-            [exe, "--nofork", "--nopidfile", "--print-address=1",
-             f"--config-file={conf}"],
+            [
+                exe,
+                "--nofork",
+                "--nopidfile",
+                "--print-address=1",
+                f"--config-file={conf}",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
@@ -202,7 +206,7 @@ class DBusDaemon:
         env.pop("DBUS_SESSION_BUS_ADDRESS", None)
         return env
 
-    def __enter__(self) -> DBusDaemon:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

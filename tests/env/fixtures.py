@@ -13,7 +13,6 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-
 from tests.env.dbus_daemon import DBusDaemon
 
 
