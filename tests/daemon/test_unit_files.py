@@ -46,11 +46,13 @@ needs_root = pytest.mark.skipif(
 )
 
 
-def require_systemd_analyze() -> str:
+def systemd_analyze(*args: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("systemd-analyze")
     if exe is None:
         pytest.skip("systemd-analyze is not installed (Debian package systemd)")
-    return exe
+    return subprocess.run(
+        [exe, *args], check=False, capture_output=True, text=True, timeout=60
+    )
 
 
 def unit_copy(tmp_path: Path, text: str | None = None) -> Path:
@@ -73,44 +75,23 @@ def unit_values(key: str) -> list[str]:
 
 def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     """systemd-analyze verify accepts the unit with no warning at all."""
-    exe = require_systemd_analyze()
     copy = unit_copy(tmp_path)
-    r = subprocess.run(
-        [exe, "verify", str(copy)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = systemd_analyze("verify", str(copy))
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip() == ""
 
 
 def test_verify_would_catch_a_broken_unit(tmp_path: Path) -> None:
     """The verify check notices a misspelt address family (so AF_MCTP is known)."""
-    exe = require_systemd_analyze()
     copy = unit_copy(tmp_path, UNIT.read_text().replace("AF_MCTP", "AF_MCPT"))
-    r = subprocess.run(
-        [exe, "verify", str(copy)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = systemd_analyze("verify", str(copy))
     assert "AF_MCPT" in r.stderr
 
 
 def test_unit_sandboxing_exposure_is_low(tmp_path: Path) -> None:
     """systemd-analyze security rates the unit's exposure below 3.0 (OK)."""
-    exe = require_systemd_analyze()
     copy = unit_copy(tmp_path)
-    r = subprocess.run(
-        [exe, "security", "--offline=true", "--threshold=30", str(copy)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = systemd_analyze("security", "--offline=true", "--threshold=30", str(copy))
     assert r.returncode == 0, r.stdout[-2000:]
 
 
