@@ -22,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "SpdmError",
     "UsageError",
+    "MalformedRequest",
     "ResponderError",
     "MalformedResponse",
     "UnexpectedResponse",
@@ -51,6 +52,14 @@ class SpdmError(Exception):
 
 class UsageError(SpdmError, ValueError):
     """The caller's request is invalid; nothing was sent to the device."""
+
+
+class MalformedRequest(SpdmError):
+    """A request is too short, too long, or a field is out of range.
+
+    Raised by the request decoders, which only the responder emulator uses:
+    from its side the requester is the peer that misbehaved.
+    """
 
 
 class ResponderError(SpdmError):
