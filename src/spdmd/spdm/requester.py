@@ -1,0 +1,626 @@
+"""The SPDM requester as a state machine without I/O (DSP0274 1.0 to 1.3).
+
+Each `get_*`/`negotiate_*`/`challenge` method returns the request bytes and
+remembers the request as pending; `receive(response)` validates the response
+to the pending request, updates the negotiated state and the transcripts,
+and verifies what can be verified. The caller (spdmd.attest) owns the
+transport, the clock, retries and the deadline.
+
+Invariants:
+- a response is only ever matched with the pending request; after an ERROR
+  the request stays pending, so the caller may resend it (Busy) or follow it
+  with RESPOND_IF_READY (ResponseNotReady), and the final response is
+  paired with the original request in the transcript;
+- every verification failure raises (SignatureError, DigestMismatch,
+  CertificateChainError) with the step set; nothing returns False;
+- negotiated algorithms are exactly one bit, inside what was offered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from spdmd.errors import (
+    DigestMismatch,
+    ErrorResponse,
+    MalformedResponse,
+    NegotiationError,
+    SpdmError,
+    UnexpectedResponse,
+    UsageError,
+)
+from spdmd.spdm import crypto
+from spdmd.spdm import messages as m
+from spdmd.spdm.certs import CertificateChain, parse_cert_chain
+from spdmd.spdm.constants import (
+    ASYM_ALGOS,
+    CHALLENGE_AUTH_SIGNING_CONTEXT,
+    CRYPTO_REQUESTS,
+    HASH_ALGOS,
+    MAX_SLOTS,
+    MEAS_ATTR_GENERATE_SIGNATURE,
+    MEAS_HASH_ALGOS,
+    MEAS_OP_ALL,
+    MEAS_OP_COUNT,
+    MEASUREMENT_SPEC_DMTF,
+    MEASUREMENTS_SIGNING_CONTEXT,
+    MIN_DATA_TRANSFER_SIZE,
+    ST1_SECONDS,
+    SUMMARY_HASH_ALL,
+    SUMMARY_HASH_NONE,
+    SUPPORTED_VERSIONS,
+    CapabilityFlag,
+    Code,
+    ErrorCode,
+    version_to_string,
+)
+from spdmd.spdm.transcript import Transcript
+
+__all__ = ["ALL_ASYM", "ALL_HASH", "Requester", "RequesterSettings"]
+
+ALL_ASYM = sum(int(bit) for bit in ASYM_ALGOS)
+ALL_HASH = sum(int(bit) for bit in HASH_ALGOS)
+# DSP0274 1.2 section 10.5: EdDSA exists from 1.2 on; older versions must
+# not be offered it.
+_ASYM_SINCE_12 = 0x400 | 0x800
+# OtherParamsSupport (1.2+): OpaqueDataFmt1, the DMTF general opaque format.
+_OPAQUE_DATA_FMT1 = 0x02
+# The SPDM chain header's Length is a u16 (DSP0274 section 10.7.1).
+MAX_CHAIN_SIZE = 0xFFFF
+
+
+def _names(versions: frozenset[int] | set[int]) -> str:
+    return ", ".join(version_to_string(v) for v in sorted(versions)) or "none"
+
+
+def _single_bit(value: int) -> bool:
+    return value != 0 and value & (value - 1) == 0
+
+
+@dataclass
+class RequesterSettings:
+    """What the requester offers. Defaults: every version and algorithm this
+    package supports, no requester capabilities, CTExponent 0 and a 4608-byte
+    DataTransferSize (1.2+, equal to MaxSPDMmsgSize since we do not chunk)."""
+
+    versions: frozenset[int] = field(
+        default_factory=lambda: frozenset(int(v) for v in SUPPORTED_VERSIONS)
+    )
+    asym_algos: int = ALL_ASYM
+    hash_algos: int = ALL_HASH
+    portion_size: int = 0x400
+    data_transfer_size: int = 0x1200
+
+    def check(self) -> None:
+        if not self.versions & {int(v) for v in SUPPORTED_VERSIONS}:
+            raise UsageError(
+                f"no supported SPDM version allowed ({_names(self.versions)})"
+            )
+        if not self.asym_algos & ALL_ASYM:
+            raise UsageError(
+                f"no supported signing algorithm allowed (mask 0x{self.asym_algos:x})"
+            )
+        if not self.hash_algos & ALL_HASH:
+            raise UsageError(
+                f"no supported hash algorithm allowed (mask 0x{self.hash_algos:x})"
+            )
+        if not 1 <= self.portion_size <= 0xFFFF:
+            raise UsageError(
+                f"certificate portion size {self.portion_size} is outside 1..65535"
+            )
+        if self.data_transfer_size < MIN_DATA_TRANSFER_SIZE:
+            raise UsageError(
+                f"DataTransferSize {self.data_transfer_size} is below the SPDM minimum {MIN_DATA_TRANSFER_SIZE}"
+            )
+
+
+@dataclass
+class _CertRead:
+    slot: int
+    buffer: bytearray = field(default_factory=bytearray)
+    total: int | None = None
+
+
+class Requester:
+    """One connection's requester state. Not thread-safe."""
+
+    def __init__(self, settings: RequesterSettings | None = None) -> None:
+        self.settings = settings or RequesterSettings()
+        self.settings.check()
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget the connection: GET_VERSION starts everything afresh."""
+        self.pending: Any = None
+        self.version = 0x10
+        self.transcript = Transcript()
+        self.ct_exponent: int | None = None
+        self.responder_flags = 0
+        self.responder_data_transfer_size = 0
+        self.asym_algo = 0
+        self.hash_algo = 0
+        self.measurement_hash_algo = 0
+        self.measurement_spec = 0
+        self.slot_mask = 0
+        self.digests: dict[int, bytes] = {}
+        self.chains: dict[int, bytes] = {}
+        self.parsed_chains: dict[int, CertificateChain] = {}
+        self._cert: _CertRead | None = None
+        self._summary_type = SUMMARY_HASH_NONE
+        # Filled by a signed MEASUREMENTS: the Redfish SignedMeasurements
+        # bytes and the blocks of every GET_MEASUREMENTS since the last reset.
+        self.blocks: list[m.MeasurementBlock] = []
+        self._l1_closed = False
+        self.signed_measurements = b""
+        self.measurement_count: int | None = None
+
+    # --- timing ----------------------------------------------------------
+
+    def response_time(self, code: int) -> float:
+        """Seconds the responder may take (DSP0274 section 9.1): CT =
+        2^CTExponent us for the cryptographic requests once CAPABILITIES is
+        known, ST1 for everything else."""
+        if code in CRYPTO_REQUESTS and self.ct_exponent is not None:
+            return max(ST1_SECONDS, (1 << self.ct_exponent) / 1e6)
+        return ST1_SECONDS
+
+    # --- building requests -----------------------------------------------
+
+    def send(self, msg: Any) -> bytes:
+        """Make `msg` the pending request and return its bytes. The builder
+        methods below use it; tests replaying recorded requests call it (or
+        `send_bytes`) directly."""
+        data: bytes = msg.raw or msg.encode()
+        msg.raw = data
+        code = msg.CODE
+        if code == Code.GET_CERTIFICATE:
+            if self._cert is None or self._cert.slot != msg.slot:
+                if not self.slot_mask & (1 << msg.slot):
+                    raise NegotiationError(
+                        f"slot {msg.slot} holds no certificate chain (DIGESTS slot mask 0x{self.slot_mask:02x})",
+                        step="GET_CERTIFICATE",
+                    )
+                self._cert = _CertRead(msg.slot)
+            if msg.offset != len(self._cert.buffer):
+                raise UsageError(
+                    f"BUG: GET_CERTIFICATE offset {msg.offset}, expected {len(self._cert.buffer)}"
+                )
+        elif code == Code.CHALLENGE:
+            self._summary_type = msg.summary_type
+        if code != Code.GET_MEASUREMENTS or self._l1_closed:
+            # `blocks` follows L1: a new run of GET_MEASUREMENTS starts it.
+            self.blocks = []
+            self._l1_closed = False
+        if code != Code.GET_MEASUREMENTS:
+            self.transcript.other_request()
+        self.pending = msg
+        return data
+
+    def send_bytes(self, data: bytes) -> bytes:
+        """Make an encoded request pending (see `send`)."""
+        return self.send(m.decode_request(data))
+
+    def get_version(self) -> bytes:
+        return self.send(m.GetVersion())
+
+    def get_capabilities(self) -> bytes:
+        size = self.settings.data_transfer_size
+        return self.send(
+            m.GetCapabilities(
+                version=self.version,
+                data_transfer_size=size if self.version >= 0x12 else 0,
+                max_spdm_msg_size=size if self.version >= 0x12 else 0,
+            )
+        )
+
+    def offered_asym(self) -> int:
+        mask = self.settings.asym_algos & ALL_ASYM
+        return mask if self.version >= 0x12 else mask & ~_ASYM_SINCE_12
+
+    def negotiate_algorithms(self) -> bytes:
+        asym = self.offered_asym()
+        if not asym:
+            raise NegotiationError(
+                f"none of the allowed signing algorithms exists in SPDM {version_to_string(self.version)}",
+                step="NEGOTIATE_ALGORITHMS",
+            )
+        return self.send(
+            m.NegotiateAlgorithms(
+                version=self.version,
+                measurement_spec=MEASUREMENT_SPEC_DMTF,
+                other_params=_OPAQUE_DATA_FMT1 if self.version >= 0x12 else 0,
+                base_asym=asym,
+                base_hash=self.settings.hash_algos & ALL_HASH,
+            )
+        )
+
+    def get_digests(self) -> bytes:
+        self._require(CapabilityFlag.CERT, "GET_DIGESTS", "certificates (CERT_CAP)")
+        return self.send(m.GetDigests(version=self.version))
+
+    def get_certificate(self, slot: int) -> bytes:
+        """The next GET_CERTIFICATE of `slot`'s chain; call until
+        `certificate_complete(slot)`."""
+        read = self._cert if self._cert and self._cert.slot == slot else None
+        offset = len(read.buffer) if read else 0
+        length = self.settings.portion_size
+        if read and read.total is not None:
+            length = min(length, read.total - offset)
+        return self.send(
+            m.GetCertificate(
+                version=self.version, slot=slot, offset=offset, length=length
+            )
+        )
+
+    def certificate_complete(self, slot: int) -> bool:
+        return slot in self.chains
+
+    def challenge(
+        self, slot: int, nonce: bytes, requester_context: bytes = b""
+    ) -> bytes:
+        self._require(CapabilityFlag.CHAL, "CHALLENGE", "CHALLENGE (CHAL_CAP)")
+        # Ask for the summary of all measurements when the device has any:
+        # it costs nothing and binds the measurements to the signature.
+        meas = self.responder_flags & (
+            CapabilityFlag.MEAS_NO_SIG | CapabilityFlag.MEAS_SIG
+        )
+        self._summary_type = SUMMARY_HASH_ALL if meas else SUMMARY_HASH_NONE
+        return self.send(
+            m.Challenge(
+                version=self.version,
+                slot=slot,
+                summary_type=self._summary_type,
+                nonce=nonce,
+                requester_context=requester_context if self.version >= 0x13 else b"",
+            )
+        )
+
+    def get_measurements(
+        self,
+        operation: int,
+        *,
+        signed: bool,
+        nonce: bytes = b"",
+        slot: int = 0,
+        requester_context: bytes = b"",
+    ) -> bytes:
+        need = (
+            CapabilityFlag.MEAS_SIG
+            if signed
+            else CapabilityFlag.MEAS_NO_SIG | CapabilityFlag.MEAS_SIG
+        )
+        what = (
+            "signed measurements (MEAS_CAP 10b)"
+            if signed
+            else "measurements (MEAS_CAP)"
+        )
+        self._require(need, "GET_MEASUREMENTS", what)
+        if signed and self.version == 0x10 and slot != 0:
+            raise NegotiationError(
+                f"SPDM 1.0 has no SlotID in GET_MEASUREMENTS: measurements cannot be signed with slot {slot}",
+                step="GET_MEASUREMENTS",
+            )
+        return self.send(
+            m.GetMeasurements(
+                version=self.version,
+                attributes=MEAS_ATTR_GENERATE_SIGNATURE if signed else 0,
+                operation=operation,
+                nonce=nonce if signed else b"",
+                slot=slot,
+                requester_context=requester_context if self.version >= 0x13 else b"",
+            )
+        )
+
+    def respond_if_ready(self, not_ready: m.ResponseNotReadyData) -> bytes:
+        """RESPOND_IF_READY for the pending request. It is not made pending
+        and enters no transcript (DSP0274 section 10.13)."""
+        return m.RespondIfReady(
+            version=self.version,
+            request_code=not_ready.request_code,
+            token=not_ready.token,
+        ).encode()
+
+    def _require(self, flag: int, step: str, what: str) -> None:
+        if not self.responder_flags & flag:
+            raise NegotiationError(
+                f"the responder does not support {what}: CAPABILITIES flags 0x{self.responder_flags:08x}",
+                step=step,
+            )
+
+    # --- consuming responses ---------------------------------------------
+
+    def receive(self, data: bytes) -> Any:
+        """Validate and apply the response to the pending request."""
+        req = self.pending
+        if req is None:
+            raise UsageError("BUG: a response was received with no request pending")
+        code = Code(req.CODE)
+        try:
+            rsp = m.decode_response(
+                code,
+                data,
+                version=0x10 if code == Code.GET_VERSION else self.version,
+                **self._sizes(req),
+            )
+        except ErrorResponse as exc:
+            if exc.error_code != ErrorCode.RESPONSE_NOT_READY:
+                if code == Code.GET_MEASUREMENTS:
+                    self.transcript.measurements_failed()
+                    self.blocks = []
+                elif code == Code.CHALLENGE:
+                    self.transcript.challenge_failed()
+            raise
+        try:
+            _HANDLERS[code](self, req, rsp)
+        except SpdmError as exc:
+            exc.step = exc.step or code.name
+            raise
+        self.pending = None
+        return rsp
+
+    def _sizes(self, req: Any) -> dict[str, int]:
+        code = req.CODE
+        if code == Code.GET_DIGESTS:
+            return {"hash_size": crypto.hash_size(self.hash_algo)}
+        if code == Code.CHALLENGE:
+            h = crypto.hash_size(self.hash_algo)
+            return {
+                "hash_size": h,
+                "signature_size": self._signature_size(),
+                "summary_hash_size": h
+                if self._summary_type != SUMMARY_HASH_NONE
+                else 0,
+            }
+        if code == Code.GET_MEASUREMENTS:
+            return {
+                "signature_size": self._signature_size()
+                if req.signature_requested
+                else 0
+            }
+        return {}
+
+    def _signature_size(self) -> int:
+        return ASYM_ALGOS[self.asym_algo].signature_size  # type: ignore[index]
+
+    def _on_version(self, req: m.GetVersion, rsp: m.Version) -> None:
+        offered = rsp.versions
+        common = offered & self.settings.versions & {int(v) for v in SUPPORTED_VERSIONS}
+        if not common:
+            raise NegotiationError(
+                f"no common SPDM version: the responder offers {_names(offered)}, allowed are {_names(self.settings.versions)}"
+            )
+        self._reset()
+        self.version = max(common)
+        self.transcript = Transcript(self.version)
+        self.transcript.start_vca(req.raw, rsp.raw)
+
+    def _on_capabilities(self, req: m.GetCapabilities, rsp: m.Capabilities) -> None:
+        if self.version >= 0x12:
+            # DSP0274 1.2 section 10.4: DataTransferSize is at least 42 and at
+            # most MaxSPDMmsgSize, and equal to it unless the responder chunks.
+            dts, mx = rsp.data_transfer_size, rsp.max_spdm_msg_size
+            if dts < MIN_DATA_TRANSFER_SIZE:
+                raise MalformedResponse(
+                    f"CAPABILITIES DataTransferSize is {dts}, expected at least {MIN_DATA_TRANSFER_SIZE}"
+                )
+            if dts > mx:
+                raise MalformedResponse(
+                    f"CAPABILITIES DataTransferSize {dts} exceeds MaxSPDMmsgSize {mx}"
+                )
+            if dts != mx and not rsp.flags & CapabilityFlag.CHUNK:
+                raise MalformedResponse(
+                    f"CAPABILITIES DataTransferSize {dts} differs from MaxSPDMmsgSize {mx} without CHUNK_CAP"
+                )
+        self.ct_exponent = rsp.ct_exponent
+        self.responder_flags = rsp.flags
+        self.responder_data_transfer_size = rsp.data_transfer_size
+        self.transcript.add_vca(req.raw, rsp.raw)
+
+    def _on_algorithms(self, req: m.NegotiateAlgorithms, rsp: m.Algorithms) -> None:
+        step = "NEGOTIATE_ALGORITHMS"
+        for name, got, offered in (
+            ("BaseAsymSel", rsp.base_asym, req.base_asym),
+            ("BaseHashSel", rsp.base_hash, req.base_hash),
+        ):
+            if not _single_bit(got) or not got & offered:
+                raise NegotiationError(
+                    f"ALGORITHMS {name} is 0x{got:x}, expected exactly one bit of the offered 0x{offered:x}",
+                    step=step,
+                )
+        if rsp.ext_asym or rsp.ext_hash or rsp.tables:
+            raise UnexpectedResponse(
+                "ALGORITHMS selects extended algorithms or algorithm tables that were not offered",
+                step=step,
+            )
+        measures = self.responder_flags & (
+            CapabilityFlag.MEAS_NO_SIG | CapabilityFlag.MEAS_SIG
+        )
+        if measures:
+            if rsp.measurement_spec != MEASUREMENT_SPEC_DMTF:
+                raise NegotiationError(
+                    f"ALGORITHMS MeasurementSpecificationSel is 0x{rsp.measurement_spec:02x}, expected DMTF (0x01)",
+                    step=step,
+                )
+            if rsp.measurement_hash not in MEAS_HASH_ALGOS:
+                raise NegotiationError(
+                    f"ALGORITHMS MeasurementHashAlgo is 0x{rsp.measurement_hash:x}, expected exactly one known bit",
+                    step=step,
+                )
+        self.asym_algo = rsp.base_asym
+        self.hash_algo = rsp.base_hash
+        self.measurement_hash_algo = rsp.measurement_hash
+        self.measurement_spec = rsp.measurement_spec
+        self.transcript.add_vca(req.raw, rsp.raw)
+
+    def _on_digests(self, req: m.GetDigests, rsp: m.Digests) -> None:
+        if not rsp.slot_mask:
+            raise MalformedResponse("DIGESTS lists no provisioned slot (slot mask 0)")
+        self.slot_mask = rsp.slot_mask
+        self.digests = {
+            s: d for s in range(MAX_SLOTS) if (d := rsp.digest_for(s)) is not None
+        }
+        self.chains.clear()
+        self.parsed_chains.clear()
+        self._cert = None
+        self.transcript.start_digests(req.raw, rsp.raw)
+
+    def _on_certificate(self, req: m.GetCertificate, rsp: m.Certificate) -> None:
+        read = self._cert
+        assert read is not None
+        if rsp.slot != req.slot:
+            raise UnexpectedResponse(
+                f"CERTIFICATE is for slot {rsp.slot}, expected {req.slot}"
+            )
+        portion = len(rsp.portion)
+        if portion > req.length:
+            raise MalformedResponse(
+                f"CERTIFICATE PortionLength is {portion}, more than the {req.length} bytes asked for"
+            )
+        total = req.offset + portion + rsp.remainder_length
+        if read.total is None:
+            if total > MAX_CHAIN_SIZE:
+                raise MalformedResponse(
+                    f"certificate chain would be {total} bytes, more than the SPDM maximum {MAX_CHAIN_SIZE}"
+                )
+            read.total = total
+        elif total != read.total:
+            raise MalformedResponse(
+                f"CERTIFICATE at offset {req.offset} implies a {total}-byte chain, earlier portions said {read.total}"
+            )
+        if portion == 0 and rsp.remainder_length:
+            raise MalformedResponse(
+                f"CERTIFICATE returned an empty portion at offset {req.offset} with {rsp.remainder_length} bytes remaining"
+            )
+        read.buffer += rsp.portion
+        self.transcript.add_certificate(req.raw, rsp.raw)
+        if len(read.buffer) >= 2:
+            length = int.from_bytes(read.buffer[:2], "little")
+            if length != read.total:
+                raise MalformedResponse(
+                    f"certificate chain header Length is {length}, but CERTIFICATE portions add up to {read.total} bytes",
+                    step="CERTIFICATE_CHAIN",
+                )
+        if rsp.remainder_length:
+            return
+        chain = bytes(read.buffer)
+        self._cert = None
+        slot = req.slot
+        if crypto.digest(self.hash_algo, chain) != self.digests[slot]:
+            raise DigestMismatch(
+                f"the certificate chain served for slot {slot} does not match its DIGESTS entry",
+                step="CERTIFICATE_CHAIN",
+            )
+        self.parsed_chains[slot] = parse_cert_chain(chain, self.hash_algo)
+        self.chains[slot] = chain
+
+    def _leaf_key(self, slot: int, step: str) -> object:
+        chain = self.parsed_chains.get(slot)
+        if chain is None:
+            raise UsageError(
+                f"BUG: {step} for slot {slot} before its certificate chain"
+            )
+        return chain.leaf.public_key()
+
+    def _on_challenge_auth(self, req: m.Challenge, rsp: m.ChallengeAuth) -> None:
+        # Record first: B and C are cleared whatever the outcome.
+        m1 = self.transcript.challenge(req.raw, rsp.signed_part)
+        if rsp.slot != req.slot:
+            raise UnexpectedResponse(
+                f"CHALLENGE_AUTH is for slot {rsp.slot}, expected {req.slot}"
+            )
+        if rsp.requester_context != req.requester_context:
+            raise UnexpectedResponse(
+                f"CHALLENGE_AUTH RequesterContext {rsp.requester_context.hex()} does not echo the request's {req.requester_context.hex()}"
+            )
+        expected = self.digests.get(req.slot)
+        if rsp.cert_chain_hash != expected:
+            raise DigestMismatch(
+                f"CHALLENGE_AUTH CertChainHash {rsp.cert_chain_hash.hex()} differs from the slot {req.slot} chain digest {expected.hex() if expected else '(none)'}"
+            )
+        chain = self.chains.get(req.slot)
+        if chain is None or crypto.digest(self.hash_algo, chain) != rsp.cert_chain_hash:
+            raise DigestMismatch(
+                f"CHALLENGE_AUTH CertChainHash does not match the certificate chain read from slot {req.slot}"
+            )
+        message = crypto.signing_input(
+            self.version, CHALLENGE_AUTH_SIGNING_CONTEXT, m1, self.hash_algo
+        )
+        crypto.verify_signature(
+            self._leaf_key(req.slot, "CHALLENGE"),
+            self.asym_algo,
+            self.hash_algo,
+            message,
+            rsp.signature,
+        )
+
+    def _on_measurements(self, req: m.GetMeasurements, rsp: m.Measurements) -> None:
+        signed = req.signature_requested
+        l1 = self.transcript.measurements(req.raw, rsp.signed_part, signed=signed)
+        if signed and self.version >= 0x11 and rsp.slot != req.slot:
+            raise UnexpectedResponse(
+                f"MEASUREMENTS is for slot {rsp.slot}, expected {req.slot}"
+            )
+        if not signed and rsp.content_changed:
+            raise MalformedResponse("unsigned MEASUREMENTS reports a content change")
+        if rsp.requester_context != req.requester_context:
+            raise UnexpectedResponse(
+                f"MEASUREMENTS RequesterContext {rsp.requester_context.hex()} does not echo the request's {req.requester_context.hex()}"
+            )
+        self._check_blocks(req.operation, rsp)
+        if req.operation == MEAS_OP_COUNT:
+            self.measurement_count = rsp.total_count
+        self.blocks.extend(rsp.blocks)
+        if not signed:
+            return
+        assert l1 is not None
+        self._l1_closed = True
+        message = crypto.signing_input(
+            self.version, MEASUREMENTS_SIGNING_CONTEXT, l1, self.hash_algo
+        )
+        self.signed_measurements = l1 + rsp.signature
+        crypto.verify_signature(
+            self._leaf_key(req.slot, "GET_MEASUREMENTS"),
+            self.asym_algo,
+            self.hash_algo,
+            message,
+            rsp.signature,
+        )
+
+    def _check_blocks(self, operation: int, rsp: m.Measurements) -> None:
+        if operation == MEAS_OP_COUNT:
+            if rsp.blocks:
+                raise MalformedResponse(
+                    f"MEASUREMENTS to a count request carries {len(rsp.blocks)} blocks, expected 0"
+                )
+            return
+        seen: set[int] = set()
+        for block in rsp.blocks:
+            if block.index in (0, 0xFF) or block.index in seen:
+                raise MalformedResponse(
+                    f"MEASUREMENTS has an invalid or repeated block index {block.index}"
+                )
+            if operation != MEAS_OP_ALL and block.index != operation:
+                raise UnexpectedResponse(
+                    f"MEASUREMENTS block index is {block.index}, expected {operation}"
+                )
+            if block.spec != self.measurement_spec:
+                raise MalformedResponse(
+                    f"MEASUREMENTS block {block.index} MeasurementSpecification is 0x{block.spec:02x}, expected the negotiated 0x{self.measurement_spec:02x}"
+                )
+            seen.add(block.index)
+        if operation != MEAS_OP_ALL and len(rsp.blocks) != 1:
+            raise MalformedResponse(
+                f"MEASUREMENTS for index {operation} carries {len(rsp.blocks)} blocks, expected 1"
+            )
+
+
+_HANDLERS: dict[Code, Any] = {
+    Code.GET_VERSION: Requester._on_version,
+    Code.GET_CAPABILITIES: Requester._on_capabilities,
+    Code.NEGOTIATE_ALGORITHMS: Requester._on_algorithms,
+    Code.GET_DIGESTS: Requester._on_digests,
+    Code.GET_CERTIFICATE: Requester._on_certificate,
+    Code.CHALLENGE: Requester._on_challenge_auth,
+    Code.GET_MEASUREMENTS: Requester._on_measurements,
+}
