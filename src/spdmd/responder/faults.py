@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from spdmd.errors import UsageError
 from spdmd.spdm.constants import Code, ErrorCode
 
-__all__ = ["Faults", "STEPS"]
+__all__ = ["STEPS", "Faults"]
 
 # The request names a fault can be tied to.
 STEPS = frozenset(
@@ -77,8 +77,15 @@ class Faults:
 
     def __post_init__(self) -> None:
         for name in (
-            "busy_step", "not_ready_step", "silent_from", "silent_only", "slow_step",
-            "truncate_step", "oversize_step", "wrong_version_step", "error_step",
+            "busy_step",
+            "not_ready_step",
+            "silent_from",
+            "silent_only",
+            "slow_step",
+            "truncate_step",
+            "oversize_step",
+            "wrong_version_step",
+            "error_step",
         ):
             step = getattr(self, name)
             if step is not None and step not in STEPS:
@@ -101,7 +108,8 @@ class Faults:
         return [
             f.name
             for f in dataclasses.fields(self)
-            if not f.name.endswith("_step") and getattr(self, f.name) != getattr(default, f.name)
+            if not f.name.endswith("_step")
+            and getattr(self, f.name) != getattr(default, f.name)
         ]
 
     @classmethod
@@ -116,14 +124,18 @@ class Faults:
             try:
                 _apply(values, name, value.strip() if has_value else None, step or None)
             except ValueError:
-                raise UsageError(f"bad fault {spec!r}: value {value!r} is not valid") from None
+                raise UsageError(
+                    f"bad fault {spec!r}: value {value!r} is not valid"
+                ) from None
         return cls(**values)  # type: ignore[arg-type]
 
 
 _FLAGS = ("wrong_key", "untrusted_root", "expired_leaf", "tampered_chain")
 
 
-def _apply(values: dict[str, object], name: str, value: str | None, step: str | None) -> None:
+def _apply(
+    values: dict[str, object], name: str, value: str | None, step: str | None
+) -> None:
     if name in _FLAGS:
         if value is not None or step is not None:
             raise UsageError(f"fault {name} takes no value or step")
@@ -139,7 +151,9 @@ def _apply(values: dict[str, object], name: str, value: str | None, step: str | 
             values["silent_from"] = step
     elif name == "silent_only":
         if step is None:
-            raise UsageError("fault silent_only needs a step, as in silent_only@GET_MEASUREMENTS")
+            raise UsageError(
+                "fault silent_only needs a step, as in silent_only@GET_MEASUREMENTS"
+            )
         values["silent_only"] = step
     elif name == "slow":
         if value is None:
@@ -154,7 +168,9 @@ def _apply(values: dict[str, object], name: str, value: str | None, step: str | 
         values["wrong_version_step"] = step
     elif name == "error":
         if value is None or step is None:
-            raise UsageError("fault error needs a code and a step, as in error=UNSPECIFIED@GET_MEASUREMENTS")
+            raise UsageError(
+                "fault error needs a code and a step, as in error=UNSPECIFIED@GET_MEASUREMENTS"
+            )
         try:
             values["error_code"] = int(ErrorCode[value.upper()])
         except KeyError:

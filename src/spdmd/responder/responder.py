@@ -53,13 +53,13 @@ from spdmd.spdm.constants import (
 )
 
 __all__ = [
+    "ASYM_PREFERENCE",
+    "DEFAULT_MEASUREMENTS",
+    "HASH_PREFERENCE",
     "Credential",
     "MeasurementSpec",
-    "DEFAULT_MEASUREMENTS",
-    "ResponderConfig",
     "Responder",
-    "ASYM_PREFERENCE",
-    "HASH_PREFERENCE",
+    "ResponderConfig",
 ]
 
 # The responder's own order of preference when the requester offers several.
@@ -97,7 +97,12 @@ _MIN_VERSION = {AsymAlgo.ED25519: 0x12}
 
 # Which requests are legal in which state (DSP0274 section 9, figure
 # "SPDM messaging protocol flow"). GET_VERSION is legal everywhere.
-_START, _VERSIONED, _CAPABLE, _NEGOTIATED = "start", "version", "capabilities", "negotiated"
+_START, _VERSIONED, _CAPABLE, _NEGOTIATED = (
+    "start",
+    "version",
+    "capabilities",
+    "negotiated",
+)
 _LEGAL_STATES: dict[Code, frozenset[str]] = {
     Code.GET_CAPABILITIES: frozenset({_VERSIONED}),
     Code.NEGOTIATE_ALGORITHMS: frozenset({_CAPABLE}),
@@ -208,7 +213,9 @@ class ResponderConfig:
                     faults,
                 )
         return cls(
-            versions=versions if versions is not None else frozenset({0x10, 0x11, 0x12, 0x13}),
+            versions=versions
+            if versions is not None
+            else frozenset({0x10, 0x11, 0x12, 0x13}),
             asym_algos=asym_algos,
             hash_algos=hash_algos,
             slots=slots,
@@ -218,7 +225,12 @@ class ResponderConfig:
 
 
 def generate_slot_pki(
-    asym: int, hash_algo: int, slot: int, faults: Faults, *, name: str = "spdmd emulator"
+    asym: int,
+    hash_algo: int,
+    slot: int,
+    faults: Faults,
+    *,
+    name: str = "spdmd emulator",
 ) -> _pki.Pki:
     """The PKI of one slot: a root per slot like DMTF's responder, or the
     "untrusted" root family under the untrusted_root fault."""
@@ -226,8 +238,8 @@ def generate_slot_pki(
     root_label = family if slot == 0 else f"{family}-slot{slot}"
     options: dict[str, Any] = {}
     if faults.expired_leaf:
-        options["leaf_not_before"] = _dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc)
-        options["leaf_not_after"] = _dt.datetime(2021, 1, 1, tzinfo=_dt.timezone.utc)
+        options["leaf_not_before"] = _dt.datetime(2020, 1, 1, tzinfo=_dt.UTC)
+        options["leaf_not_after"] = _dt.datetime(2021, 1, 1, tzinfo=_dt.UTC)
     return _pki.generate_pki(
         asym,
         hash_algo,
@@ -242,7 +254,9 @@ def credential_from_pki(pki: _pki.Pki, faults: Faults) -> Credential:
     signing = pki.leaf_key
     if faults.wrong_key:
         signing = _pki.private_key(pki.asym_algo, "wrong-key")
-    return Credential(pki.der_chain, pki.leaf_key, signing, tamper=faults.tampered_chain)
+    return Credential(
+        pki.der_chain, pki.leaf_key, signing, tamper=faults.tampered_chain
+    )
 
 
 def _bits(mask: int) -> list[int]:
@@ -421,13 +435,26 @@ class Responder:
         req = m.NegotiateAlgorithms.decode(request)
         usable_asym = req.base_asym & self.config.asym_algos
         usable_asym &= ~sum(a for a, v in _MIN_VERSION.items() if self._version < v)
-        provisioned = set().union(*(set(c) for c in self.config.slots.values())) if self.config.slots else set()
+        provisioned = (
+            set().union(*(set(c) for c in self.config.slots.values()))
+            if self.config.slots
+            else set()
+        )
         usable_asym &= sum(provisioned) if provisioned else 0
         asym = _first_bit(usable_asym, ASYM_PREFERENCE)
         hash_algo = _first_bit(req.base_hash & self.config.hash_algos, HASH_PREFERENCE)
-        meas_capable = bool(self.config.capabilities & (CapabilityFlag.MEAS_SIG | CapabilityFlag.MEAS_NO_SIG))
-        meas_spec = MEASUREMENT_SPEC_DMTF if meas_capable and req.measurement_spec & MEASUREMENT_SPEC_DMTF else 0
-        meas_hash = int(_MEAS_HASH_FOR[HashAlgo(hash_algo)]) if meas_spec and hash_algo else 0
+        meas_capable = bool(
+            self.config.capabilities
+            & (CapabilityFlag.MEAS_SIG | CapabilityFlag.MEAS_NO_SIG)
+        )
+        meas_spec = (
+            MEASUREMENT_SPEC_DMTF
+            if meas_capable and req.measurement_spec & MEASUREMENT_SPEC_DMTF
+            else 0
+        )
+        meas_hash = (
+            int(_MEAS_HASH_FOR[HashAlgo(hash_algo)]) if meas_spec and hash_algo else 0
+        )
         other = 0
         if self._version >= 0x12:
             # Opaque data format: prefer format 1 (bit 1), else format 0.
@@ -507,7 +534,10 @@ class Responder:
             portion = chain[req.offset : req.offset + size]
             remainder = len(chain) - req.offset - size
         response = m.Certificate(
-            version=self._version, slot=req.slot, portion=portion, remainder_length=remainder
+            version=self._version,
+            slot=req.slot,
+            portion=portion,
+            remainder_length=remainder,
         ).encode()
         self._b += req.raw + response
         return response
@@ -517,7 +547,11 @@ class Responder:
         self._require_crypto()
         if not self.config.capabilities & CapabilityFlag.CHAL:
             raise _Refuse(ErrorCode.UNSUPPORTED_REQUEST, Code.CHALLENGE)
-        if req.summary_type not in (SUMMARY_HASH_NONE, SUMMARY_HASH_TCB, SUMMARY_HASH_ALL):
+        if req.summary_type not in (
+            SUMMARY_HASH_NONE,
+            SUMMARY_HASH_TCB,
+            SUMMARY_HASH_ALL,
+        ):
             raise _Refuse(ErrorCode.INVALID_REQUEST)
         if req.summary_type != SUMMARY_HASH_NONE and not self._meas_hash:
             raise _Refuse(ErrorCode.INVALID_REQUEST)
@@ -527,8 +561,14 @@ class Responder:
             indices = sorted(self.config.measurements)
             if req.summary_type == SUMMARY_HASH_TCB:
                 # TCB: the components that are not mutable configuration.
-                indices = [i for i in indices if self.config.measurements[i].value_type in (0, 1)]
-            summary = crypto.digest(self._hash, b"".join(self._block(i).encode() for i in indices))
+                indices = [
+                    i
+                    for i in indices
+                    if self.config.measurements[i].value_type in (0, 1)
+                ]
+            summary = crypto.digest(
+                self._hash, b"".join(self._block(i).encode() for i in indices)
+            )
         auth = m.ChallengeAuth(
             version=self._version,
             slot=req.slot,
@@ -549,11 +589,19 @@ class Responder:
 
     def _block(self, index: int) -> m.MeasurementBlock:
         spec = self.config.measurements[index]
-        if spec.digest and self._meas_hash and self._meas_hash != MeasHashAlgo.RAW_BIT_STREAM:
+        if (
+            spec.digest
+            and self._meas_hash
+            and self._meas_hash != MeasHashAlgo.RAW_BIT_STREAM
+        ):
             name = HASH_ALGOS[_hash_for_meas(self._meas_hash)].hashlib_name
             value = hashlib.new(name, spec.content).digest()
-            return m.MeasurementBlock(index, MEASUREMENT_SPEC_DMTF, spec.value_type, value)
-        return m.MeasurementBlock(index, MEASUREMENT_SPEC_DMTF, spec.value_type | 0x80, spec.content)
+            return m.MeasurementBlock(
+                index, MEASUREMENT_SPEC_DMTF, spec.value_type, value
+            )
+        return m.MeasurementBlock(
+            index, MEASUREMENT_SPEC_DMTF, spec.value_type | 0x80, spec.content
+        )
 
     def _get_measurements(self, request: bytes) -> bytes:
         req = m.GetMeasurements.decode(request)
@@ -586,7 +634,10 @@ class Responder:
             requester_context=req.requester_context,
         )
         unsigned = response.encode()
-        if self._requester_dts and len(unsigned) + self._signature_size(signed) > self._requester_dts:
+        if (
+            self._requester_dts
+            and len(unsigned) + self._signature_size(signed) > self._requester_dts
+        ):
             raise _Refuse(ErrorCode.RESPONSE_TOO_LARGE)
         # DSP0274 1.2 10.11: from 1.2 L1 starts with VCA.
         if not self._l1 and self._version >= 0x12:
@@ -612,10 +663,14 @@ class Responder:
     def _error(self, code: int, data: int = 0) -> bytes:
         # Before GET_CAPABILITIES fixes the version, errors are version 1.0.
         version = self._version if self._state in (_CAPABLE, _NEGOTIATED) else 0x10
-        return m.ErrorMessage(version=version, error_code=code, error_data=data).encode()
+        return m.ErrorMessage(
+            version=version, error_code=code, error_data=data
+        ).encode()
 
     def _not_ready(self, request_code: int) -> bytes:
-        extended = m.ResponseNotReadyData(_RDT_EXPONENT, request_code, self._token, _RDTM).encode()
+        extended = m.ResponseNotReadyData(
+            _RDT_EXPONENT, request_code, self._token, _RDTM
+        ).encode()
         return m.ErrorMessage(
             version=self._version,
             error_code=ErrorCode.RESPONSE_NOT_READY,
@@ -641,7 +696,9 @@ class Responder:
 
     def _post(self, step: str | None, response: bytes) -> bytes:
         f = self.faults
-        if f.wrong_version and (f.wrong_version_step is None or step == f.wrong_version_step):
+        if f.wrong_version and (
+            f.wrong_version_step is None or step == f.wrong_version_step
+        ):
             wrong = 0x11 if response[0] != 0x11 else 0x12
             response = bytes([wrong]) + response[1:]
         if f.truncate and (f.truncate_step is None or step == f.truncate_step):

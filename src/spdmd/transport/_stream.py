@@ -64,7 +64,9 @@ class StreamConnection:
             sock.sendall(data)
         except TimeoutError:
             self.drop()
-            raise TransportTimeout(f"sending to {self.host}:{self.port} timed out") from None
+            raise TransportTimeout(
+                f"sending to {self.host}:{self.port} timed out"
+            ) from None
         except OSError as exc:
             self.drop()
             raise TransportError(
@@ -80,7 +82,9 @@ class StreamConnection:
             left = deadline - self._clock()
             if left <= 0:
                 self.drop()
-                raise TransportTimeout(f"no response from {self.host}:{self.port} in time")
+                raise TransportTimeout(
+                    f"no response from {self.host}:{self.port} in time"
+                )
             try:
                 sock.settimeout(left)
                 chunk = sock.recv(min(remaining, 65536))

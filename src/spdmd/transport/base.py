@@ -13,11 +13,11 @@ from typing import Protocol, runtime_checkable
 from spdmd.errors import UsageError
 
 __all__ = [
-    "Transport",
-    "TRANSPORT_KINDS",
-    "DEFAULT_TCP_PORT",
     "DEFAULT_EMU_PORT",
     "DEFAULT_HOST",
+    "DEFAULT_TCP_PORT",
+    "TRANSPORT_KINDS",
+    "Transport",
     "open_transport",
 ]
 
@@ -82,11 +82,15 @@ def open_transport(
             raise UsageError("the mctp transport needs an endpoint id (--eid)")
         from spdmd.transport.mctp import MctpTransport
 
-        kwargs = {} if max_message_size is None else {"max_message_size": max_message_size}
+        kwargs = (
+            {} if max_message_size is None else {"max_message_size": max_message_size}
+        )
         return MctpTransport(eid=eid, net=net, **kwargs)
 
     if net is not None or eid is not None:
-        raise UsageError(f"--net and --eid apply only to the mctp transport, not {kind}")
+        raise UsageError(
+            f"--net and --eid apply only to the mctp transport, not {kind}"
+        )
     host = DEFAULT_HOST if host is None else host
     if not host:
         raise UsageError("empty host name")

@@ -21,15 +21,15 @@ from spdmd.transport import tcp as dsp0287
 from spdmd.transport._stream import StreamConnection
 
 __all__ = [
-    "Command",
-    "PayloadMode",
     "HEADER_SIZE",
     "MCTP_TYPE_SPDM",
+    "Command",
+    "EmuTransport",
+    "PayloadMode",
     "encode_message",
     "parse_header",
-    "wrap_spdm",
     "unwrap_spdm",
-    "EmuTransport",
+    "wrap_spdm",
 ]
 
 HEADER_SIZE = 12
@@ -59,7 +59,9 @@ def encode_message(command: int, mode: int, payload: bytes = b"") -> bytes:
 def parse_header(header: bytes) -> tuple[int, int, int]:
     """(command, transport, size) of a 12-byte spdm-emu header."""
     if len(header) != HEADER_SIZE:
-        raise TransportError(f"spdm-emu header is {len(header)} bytes, expected {HEADER_SIZE}")
+        raise TransportError(
+            f"spdm-emu header is {len(header)} bytes, expected {HEADER_SIZE}"
+        )
     command, mode, size = struct.unpack(">III", header)
     return command, mode, size
 
@@ -114,12 +116,17 @@ class EmuTransport:
         self.max_message_size = max_message_size
         self.goodbye_timeout = goodbye_timeout
         self._clock = clock
-        self._conn = StreamConnection(host, port, connect_timeout=connect_timeout, clock=clock)
+        self._conn = StreamConnection(
+            host, port, connect_timeout=connect_timeout, clock=clock
+        )
 
     def exchange(self, request: bytes, timeout: float) -> bytes:
         deadline = self._clock() + timeout
         self._conn.ensure_connected()
-        self._conn.send(encode_message(Command.NORMAL, self.mode, wrap_spdm(self.mode, request)), deadline)
+        self._conn.send(
+            encode_message(Command.NORMAL, self.mode, wrap_spdm(self.mode, request)),
+            deadline,
+        )
         while True:
             command, mode, payload = self._receive(deadline)
             if command != Command.NORMAL:
@@ -137,7 +144,9 @@ class EmuTransport:
             # An empty NORMAL message carries no SPDM response: the emulator
             # chose not to answer, so keep waiting until the deadline.
 
-    def send_command(self, command: Command, timeout: float) -> tuple[int, bytes] | None:
+    def send_command(
+        self, command: Command, timeout: float
+    ) -> tuple[int, bytes] | None:
         """Send CONTINUE, SHUTDOWN or TEST and return the reply (command,
         payload), or None when the peer closes or stays quiet."""
         if not self._conn.connected:
@@ -171,4 +180,3 @@ class EmuTransport:
             )
         payload = self._conn.recv_exact(size, deadline) if size else b""
         return command, mode, payload
-

@@ -49,18 +49,18 @@ from spdmd.spdm.constants import RESPONSE_FOR_REQUEST, Code
 
 __all__ = [
     "AF_MCTP",
-    "MCTP_NET_ANY",
     "MCTP_ADDR_ANY",
+    "MCTP_NET_ANY",
     "MCTP_TAG_MASK",
     "MCTP_TAG_OWNER",
     "MCTP_TAG_PREALLOC",
     "MCTP_TYPE_SPDM",
-    "SockaddrMctp",
-    "MctpAddress",
     "Libc",
+    "MctpAddress",
+    "MctpTransport",
+    "SockaddrMctp",
     "load_libc",
     "open_mctp_socket",
-    "MctpTransport",
 ]
 
 AF_MCTP = 45
@@ -125,26 +125,42 @@ class Libc(Protocol):
     """The three libc calls used, with ctypes calling conventions: they
     return -1 and leave the error in `ctypes.get_errno()`."""
 
-    def sendto(self, fd: int, buf: bytes, length: int, flags: int, addr: Any, addrlen: int) -> int: ...
-    def recvfrom(self, fd: int, buf: Any, length: int, flags: int, addr: Any, addrlen: Any) -> int: ...
+    def sendto(
+        self, fd: int, buf: bytes, length: int, flags: int, addr: Any, addrlen: int
+    ) -> int: ...
+    def recvfrom(
+        self, fd: int, buf: Any, length: int, flags: int, addr: Any, addrlen: Any
+    ) -> int: ...
     def ioctl(self, fd: int, request: int, arg: Any) -> int: ...
+    def bind(self, fd: int, addr: Any, addrlen: int) -> int: ...
 
 
 def load_libc() -> Libc:
     """The C library with argument types declared for the calls above."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.sendto.argtypes = [
-        ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int,
-        ctypes.POINTER(SockaddrMctp), ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.POINTER(SockaddrMctp),
+        ctypes.c_uint32,
     ]
     libc.sendto.restype = ctypes.c_ssize_t
     libc.recvfrom.argtypes = [
-        ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
-        ctypes.POINTER(SockaddrMctp), ctypes.POINTER(ctypes.c_uint32),
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.POINTER(SockaddrMctp),
+        ctypes.POINTER(ctypes.c_uint32),
     ]
     libc.recvfrom.restype = ctypes.c_ssize_t
     libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
     libc.ioctl.restype = ctypes.c_int
+    # Only the emulator's responder socket binds; the requester never does.
+    libc.bind.argtypes = [ctypes.c_int, ctypes.POINTER(SockaddrMctp), ctypes.c_uint32]
+    libc.bind.restype = ctypes.c_int
     return libc  # type: ignore[return-value]
 
 
@@ -157,7 +173,9 @@ def open_mctp_socket() -> socket.socket:
             raise TransportError(
                 "AF_MCTP is not available: this kernel was built without CONFIG_MCTP"
             ) from None
-        raise TransportError(f"cannot create an MCTP socket: {exc.strerror or exc}") from None
+        raise TransportError(
+            f"cannot create an MCTP socket: {exc.strerror or exc}"
+        ) from None
 
 
 def wait_readable(fd: int, timeout: float) -> bool:
@@ -202,15 +220,21 @@ class MctpTransport:
         if net is not None and not 0 < net <= 0xFFFFFFFF:
             raise UsageError(f"MCTP network id {net} is out of range 1..4294967295")
         if tag_mode not in ("kernel", "prealloc"):
-            raise UsageError(f"MCTP tag mode {tag_mode!r}, expected 'kernel' or 'prealloc'")
+            raise UsageError(
+                f"MCTP tag mode {tag_mode!r}, expected 'kernel' or 'prealloc'"
+            )
         if tag_mode == "prealloc" and net is not None:
             # SIOCMCTPALLOCTAG allocates on the default network only.
-            raise UsageError("MCTP tag mode 'prealloc' works only on the default network (no net)")
+            raise UsageError(
+                "MCTP tag mode 'prealloc' works only on the default network (no net)"
+            )
         self.eid = eid
         self.net = net
         self.tag_mode = tag_mode
         self.max_message_size = max_message_size
-        self.name = f"mctp net {net} eid {eid}" if net is not None else f"mctp eid {eid}"
+        self.name = (
+            f"mctp net {net} eid {eid}" if net is not None else f"mctp eid {eid}"
+        )
         self.discarded = 0
         self._clock = clock
         self._wait = wait
@@ -235,7 +259,9 @@ class MctpTransport:
                 left = deadline - self._clock()
                 if left <= 0 or not self._wait(self._fd, left):
                     self._stale_until = self._clock() + KEY_LIFETIME
-                    raise TransportTimeout(f"no response from {self.name} within {timeout:g} s")
+                    raise TransportTimeout(
+                        f"no response from {self.name} within {timeout:g} s"
+                    )
                 received = self._recvfrom()
                 if received is None:
                     continue
@@ -261,7 +287,9 @@ class MctpTransport:
 
     # -- matching -----------------------------------------------------------
 
-    def _accept(self, source: MctpAddress, tag: int | None, data: bytes, request: bytes) -> bool:
+    def _accept(
+        self, source: MctpAddress, tag: int | None, data: bytes, request: bytes
+    ) -> bool:
         if source.eid != self.eid or source.type != MCTP_TYPE_SPDM:
             return False
         if self.net is not None and source.net != self.net:
@@ -287,7 +315,9 @@ class MctpTransport:
 
     def _sendto(self, data: bytes, tag: int) -> None:
         addr = self._address(tag)
-        rc = self._libc.sendto(self._fd, data, len(data), 0, ctypes.pointer(addr), ctypes.sizeof(addr))
+        rc = self._libc.sendto(
+            self._fd, data, len(data), 0, ctypes.pointer(addr), ctypes.sizeof(addr)
+        )
         if rc < 0:
             err = ctypes.get_errno()
             if err in (errno.EPERM, errno.EACCES):
@@ -296,22 +326,32 @@ class MctpTransport:
                 )
             if err in (errno.ENETUNREACH, errno.EHOSTUNREACH):
                 raise TransportError(f"no MCTP route to {self.name}")
-            raise TransportError(f"sending to {self.name} failed: {errno.errorcode.get(err, err)}")
+            raise TransportError(
+                f"sending to {self.name} failed: {errno.errorcode.get(err, err)}"
+            )
         if rc != len(data):
-            raise TransportError(f"sending to {self.name} sent {rc} of {len(data)} bytes")
+            raise TransportError(
+                f"sending to {self.name} sent {rc} of {len(data)} bytes"
+            )
 
     def _recvfrom(self) -> tuple[bytes, MctpAddress, int] | None:
         addr = SockaddrMctp()
         addrlen = ctypes.c_uint32(ctypes.sizeof(addr))
         rc = self._libc.recvfrom(
-            self._fd, self._buf, len(self._buf), MSG_DONTWAIT | MSG_TRUNC,
-            ctypes.pointer(addr), ctypes.pointer(addrlen),
+            self._fd,
+            self._buf,
+            len(self._buf),
+            MSG_DONTWAIT | MSG_TRUNC,
+            ctypes.pointer(addr),
+            ctypes.pointer(addrlen),
         )
         if rc < 0:
             err = ctypes.get_errno()
             if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                 return None
-            raise TransportError(f"receiving from {self.name} failed: {errno.errorcode.get(err, err)}")
+            raise TransportError(
+                f"receiving from {self.name} failed: {errno.errorcode.get(err, err)}"
+            )
         if addrlen.value < ctypes.sizeof(addr):
             self.discarded += 1
             return None

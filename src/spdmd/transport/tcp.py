@@ -18,14 +18,14 @@ from spdmd.errors import TransportError, UsageError
 from spdmd.transport._stream import StreamConnection
 
 __all__ = [
-    "BINDING_VERSION",
-    "MESSAGE_TYPE_SPDM",
     "BINDING_ERRORS",
+    "BINDING_VERSION",
     "HEADER_SIZE",
     "MAX_SPDM_SIZE",
+    "MESSAGE_TYPE_SPDM",
+    "TcpTransport",
     "encode_frame",
     "parse_header",
-    "TcpTransport",
 ]
 
 HEADER_SIZE = 4
@@ -51,7 +51,9 @@ def encode_frame(message: bytes, message_type: int = MESSAGE_TYPE_SPDM) -> bytes
         raise UsageError(
             f"SPDM message of {len(message)} bytes does not fit a DSP0287 frame (max {MAX_SPDM_SIZE})"
         )
-    return struct.pack("<HBB", len(message) + 2, BINDING_VERSION, message_type) + message
+    return (
+        struct.pack("<HBB", len(message) + 2, BINDING_VERSION, message_type) + message
+    )
 
 
 def parse_header(header: bytes) -> tuple[int, int]:
@@ -61,10 +63,14 @@ def parse_header(header: bytes) -> tuple[int, int]:
     cannot hold the two header bytes it counts.
     """
     if len(header) != HEADER_SIZE:
-        raise TransportError(f"DSP0287 header is {len(header)} bytes, expected {HEADER_SIZE}")
+        raise TransportError(
+            f"DSP0287 header is {len(header)} bytes, expected {HEADER_SIZE}"
+        )
     length, version, message_type = struct.unpack("<HBB", header)
     if length < 2:
-        raise TransportError(f"DSP0287 PayloadLength {length} is below the minimum of 2")
+        raise TransportError(
+            f"DSP0287 PayloadLength {length} is below the minimum of 2"
+        )
     if version != BINDING_VERSION:
         raise TransportError(
             f"DSP0287 binding version 0x{version:02x}, expected 0x{BINDING_VERSION:02x}"
@@ -100,7 +106,9 @@ class TcpTransport:
         self.name = f"tcp {host}:{port}"
         self.max_message_size = max_message_size
         self._clock = clock
-        self._conn = StreamConnection(host, port, connect_timeout=connect_timeout, clock=clock)
+        self._conn = StreamConnection(
+            host, port, connect_timeout=connect_timeout, clock=clock
+        )
 
     def exchange(self, request: bytes, timeout: float) -> bytes:
         frame = encode_frame(request)
