@@ -35,8 +35,7 @@ from typing import Any
 
 import dbus
 import dbus.service
-
-from tests.env.service import ControlPipe, MainLoop, ObjectManager, PropertyObject
+from tests.env.service import MainLoop, ObjectManager, PropertyObject, serve
 
 SERVICE = "au.com.codeconstruct.MCTP1"
 ROOT = "/au/com/codeconstruct/mctp1"
@@ -59,15 +58,16 @@ class Root(ObjectManager):
         self.registered: list[tuple[int, list[int]]] = []
 
     @dbus.service.method(SERVICE, in_signature="yau")
-    def RegisterTypeSupport(self, msg_type: int, versions: Any) -> None:  # noqa: N802
+    def RegisterTypeSupport(self, msg_type: int, versions: Any) -> None:
         self.registered.append((int(msg_type), [int(v) for v in versions]))
 
 
 class Endpoint(PropertyObject):
     """One MCTP peer."""
 
-    def __init__(self, mctpd: Mctpd, net: int, eid: int, types: list[int],
-                 uuid: str | None) -> None:
+    def __init__(
+        self, mctpd: Mctpd, net: int, eid: int, types: list[int], uuid: str | None
+    ) -> None:
         props: dict[str, dict[str, Any]] = {
             ENDPOINT: {
                 "NetworkId": dbus.UInt32(net),
@@ -86,16 +86,16 @@ class Endpoint(PropertyObject):
         self.eid = eid
 
     @dbus.service.method(ENDPOINT1, in_signature="u")
-    def SetMTU(self, mtu: int) -> None:  # noqa: N802
+    def SetMTU(self, mtu: int) -> None:
         self.mctpd.calls.append(["SetMTU", self.net, self.eid, int(mtu)])
 
     @dbus.service.method(ENDPOINT1)
-    def Remove(self) -> None:  # noqa: N802
+    def Remove(self) -> None:
         self.mctpd.calls.append(["Remove", self.net, self.eid])
         self.mctpd.remove(self.net, self.eid)
 
     @dbus.service.method(ENDPOINT1)
-    def Recover(self) -> None:  # noqa: N802
+    def Recover(self) -> None:
         # mctpd queries the peer and reports the outcome through
         # Connectivity; here the test decides that outcome.
         self.mctpd.calls.append(["Recover", self.net, self.eid])
@@ -114,12 +114,18 @@ class Mctpd:
         obj = PropertyObject(
             self.conn,
             f"{ROOT}/networks/{net}",
-            {NETWORK1: {"LocalEIDs": dbus.Array([dbus.Byte(LOCAL_EID)], signature="y")}},
+            {
+                NETWORK1: {
+                    "LocalEIDs": dbus.Array([dbus.Byte(LOCAL_EID)], signature="y")
+                }
+            },
         )
         self.networks[net] = obj
         self.root.add(obj)
 
-    def add(self, net: int, eid: int, types: list[int], uuid: str | None = None) -> None:
+    def add(
+        self, net: int, eid: int, types: list[int], uuid: str | None = None
+    ) -> None:
         if endpoint_path(net, eid) in self.root.objects:
             raise ValueError(f"endpoint {net}/{eid} exists")
         if not 0 < eid < 0xFF:
@@ -134,8 +140,12 @@ class Mctpd:
     def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
         cmd = msg["cmd"]
         if cmd == "add":
-            self.add(int(msg["net"]), int(msg["eid"]), list(msg.get("types", [0, 5])),
-                     msg.get("uuid"))
+            self.add(
+                int(msg["net"]),
+                int(msg["eid"]),
+                list(msg.get("types", [0, 5])),
+                msg.get("uuid"),
+            )
         elif cmd == "remove":
             self.remove(int(msg["net"]), int(msg["eid"]))
         elif cmd == "connectivity":
@@ -161,17 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     conn = dbus.bus.BusConnection(args.address)
     mctpd = Mctpd(conn)
     for ep in json.loads(args.endpoints):
-        mctpd.add(int(ep["net"]), int(ep["eid"]), list(ep.get("types", [0, 5])),
-                  ep.get("uuid"))
-    if conn.request_name(SERVICE, dbus.bus.NAME_FLAG_DO_NOT_QUEUE) != (
-        dbus.bus.REQUEST_NAME_REPLY_PRIMARY_OWNER
-    ):
-        print(f"mctpd stand-in: {SERVICE} is taken", file=sys.stderr)
-        return 1
-    ControlPipe(loop, mctpd.handle).start()
-    ControlPipe.reply({"ready": True})
-    loop.run()
-    return 0
+        mctpd.add(
+            int(ep["net"]),
+            int(ep["eid"]),
+            list(ep.get("types", [0, 5])),
+            ep.get("uuid"),
+        )
+    return serve(loop, conn, SERVICE, mctpd.handle)
 
 
 if __name__ == "__main__":

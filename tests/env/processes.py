@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["REPO", "StandIn", "StandInError", "child_env", "wait_for"]
 
@@ -63,10 +63,16 @@ class StandIn:
         self.proc: subprocess.Popen[str] | None = None
         self._buffer = ""
 
-    def start(self, timeout: float = 10.0) -> StandIn:
+    def start(self, timeout: float = 10.0) -> Self:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"tests.env.{self.module}",
-             "--address", self.address, *self.args],
+            [
+                sys.executable,
+                "-m",
+                f"tests.env.{self.module}",
+                "--address",
+                self.address,
+                *self.args,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,
@@ -135,7 +141,7 @@ class StandIn:
             proc.stdout.close()
         self._buffer = ""
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

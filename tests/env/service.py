@@ -41,6 +41,7 @@ __all__ = [
     "PropertyObject",
     "dbus_signature",
     "introspect_xml",
+    "serve",
 ]
 
 PROPERTIES = "org.freedesktop.DBus.Properties"
@@ -78,7 +79,7 @@ class MainLoop:
             self._pending.pop(key, None)
             try:
                 fn()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a callback must not stop the loop
                 traceback.print_exc(file=sys.stderr)
             return 0
 
@@ -180,7 +181,7 @@ class PropertyObject(dbus.service.Object):
     # org.freedesktop.DBus.Properties
 
     @dbus.service.method(PROPERTIES, in_signature="ss", out_signature="v")
-    def Get(self, interface: str, name: str) -> Any:  # noqa: N802 - D-Bus name
+    def Get(self, interface: str, name: str) -> Any:
         try:
             return self.props[interface][name]
         except KeyError:
@@ -190,7 +191,7 @@ class PropertyObject(dbus.service.Object):
             ) from None
 
     @dbus.service.method(PROPERTIES, in_signature="s", out_signature="a{sv}")
-    def GetAll(self, interface: str) -> Any:  # noqa: N802
+    def GetAll(self, interface: str) -> Any:
         if interface and interface not in self.props:
             raise dbus.DBusException(
                 f"No such interface {interface}",
@@ -199,7 +200,7 @@ class PropertyObject(dbus.service.Object):
         return dbus.Dictionary(self.props.get(interface, {}), signature="sv")
 
     @dbus.service.method(PROPERTIES, in_signature="ssv")
-    def Set(self, interface: str, name: str, value: Any) -> None:  # noqa: N802
+    def Set(self, interface: str, name: str, value: Any) -> None:
         if (interface, name) not in self.writable:
             raise dbus.DBusException(
                 f"Property {interface}.{name} is not writable",
@@ -208,7 +209,7 @@ class PropertyObject(dbus.service.Object):
         self.set_property(interface, name, value)
 
     @dbus.service.signal(PROPERTIES, signature="sa{sv}as")
-    def PropertiesChanged(  # noqa: N802
+    def PropertiesChanged(
         self, interface: str, changed: dict[str, Any], invalidated: list[str]
     ) -> None:
         pass
@@ -222,9 +223,7 @@ class PropertyObject(dbus.service.Object):
         )
 
     def managed_interfaces(self) -> dict[str, dict[str, Any]]:
-        return {
-            i: dbus.Dictionary(p, signature="sv") for i, p in self.props.items()
-        }
+        return {i: dbus.Dictionary(p, signature="sv") for i, p in self.props.items()}
 
     # org.freedesktop.DBus.Introspectable
 
@@ -234,7 +233,7 @@ class PropertyObject(dbus.service.Object):
         path_keyword="object_path",
         connection_keyword="connection",
     )
-    def Introspect(self, object_path: str, connection: Any) -> str:  # noqa: N802
+    def Introspect(self, object_path: str, connection: Any) -> str:
         bodies: dict[str, list[str]] = {}
         cls = type(self)
         table = self._dbus_class_table[f"{cls.__module__}.{cls.__name__}"]
@@ -266,18 +265,18 @@ class ObjectManager(PropertyObject):
         self.objects: dict[str, PropertyObject] = {}
 
     @dbus.service.method(OBJECT_MANAGER, out_signature="a{oa{sa{sv}}}")
-    def GetManagedObjects(self) -> Any:  # noqa: N802
+    def GetManagedObjects(self) -> Any:
         return dbus.Dictionary(
             {p: o.managed_interfaces() for p, o in self.objects.items()},
             signature="oa{sa{sv}}",
         )
 
     @dbus.service.signal(OBJECT_MANAGER, signature="oa{sa{sv}}")
-    def InterfacesAdded(self, path: str, interfaces: Any) -> None:  # noqa: N802
+    def InterfacesAdded(self, path: str, interfaces: Any) -> None:
         pass
 
     @dbus.service.signal(OBJECT_MANAGER, signature="oas")
-    def InterfacesRemoved(self, path: str, interfaces: Any) -> None:  # noqa: N802
+    def InterfacesRemoved(self, path: str, interfaces: Any) -> None:
         pass
 
     def add(self, obj: PropertyObject) -> None:
@@ -313,7 +312,7 @@ class ControlPipe:
         try:
             result = self.handler(json.loads(line))
             self.reply({"ok": True, **result})
-        except Exception as e:  # the pipe must survive a bad command
+        except Exception as e:  # noqa: BLE001 - the pipe must survive a bad command
             traceback.print_exc(file=sys.stderr)
             self.reply({"ok": False, "error": f"{type(e).__name__}: {e}"})
 
@@ -326,3 +325,20 @@ class ControlPipe:
 
     def start(self) -> None:
         threading.Thread(target=self._read, daemon=True).start()
+
+
+def serve(
+    loop: MainLoop,
+    conn: dbus.connection.Connection,
+    name: str,
+    handler: Callable[[dict[str, Any]], dict[str, Any]],
+) -> int:
+    """Own `name`, announce readiness on stdout, run until stdin closes."""
+    reply = conn.request_name(name, dbus.bus.NAME_FLAG_DO_NOT_QUEUE)
+    if reply != dbus.bus.REQUEST_NAME_REPLY_PRIMARY_OWNER:
+        print(f"stand-in: {name} is taken", file=sys.stderr)
+        return 1
+    ControlPipe(loop, handler).start()
+    ControlPipe.reply({"ready": True})
+    loop.run()
+    return 0
