@@ -1,0 +1,1 @@
+"""The spdmd daemon: D-Bus objects, policy, discovery and scheduling (see docs/daemon.md)."""

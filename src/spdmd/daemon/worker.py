@@ -1,0 +1,102 @@
+"""What a worker thread does for one device: open, run the flow, close.
+
+Called only from the daemon's thread pools, never on the bus thread. Input
+is a job captured on the bus thread (device, policy snapshot, limits,
+configuration); output is a `service.Outcome`. Policy limits that leave
+nothing to negotiate, and an unusable trust anchor set, fail here without
+touching the device: the result would be Failed anyway, and the reason is
+then about the configuration, where the fix is.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from spdmd.errors import TransportError, UsageError
+
+__all__ = ["requester_config", "run"]
+
+CONNECT_TIMEOUT = 5.0
+
+
+def requester_config(job: dict[str, Any], trust: Any) -> Any:
+    from spdmd.attest import RequesterConfig
+
+    policy = job["policy"]
+    limits = job["limits"]
+    config = job["config"]
+    kwargs: dict[str, Any] = {
+        "trust": trust,
+        "versions": limits.versions,
+        "asym_algos": limits.asym_algos,
+        "hash_algos": limits.hash_algos,
+        "verify_certificate": policy.VerifyCertificate,
+        "validity": config.certificate_validity,
+        "deadline": config.deadline_seconds,
+    }
+    public_key = job["device"].public_key
+    params = inspect.signature(RequesterConfig).parameters
+    if public_key and "public_key" in params:
+        kwargs["public_key"] = public_key
+    return RequesterConfig(**kwargs)
+
+
+def run(what: str, job: dict[str, Any]) -> Any:
+    from spdmd.daemon.service import Outcome
+    from spdmd.spdm.certs import TrustStore
+    from spdmd.transport.base import open_transport
+
+    device = job["device"]
+    limits = job["limits"]
+    policy = job["policy"]
+    if not limits.versions:
+        return Outcome.failed("GET_VERSION", "the SPDM policy allows no version")
+    if not limits.hash_algos:
+        return Outcome.failed(
+            "NEGOTIATE_ALGORITHMS", "the SPDM policy allows no hash algorithm"
+        )
+    if not limits.asym_algos:
+        return Outcome.failed(
+            "NEGOTIATE_ALGORITHMS", "the SPDM policy allows no signature algorithm"
+        )
+    trust = None
+    if policy.VerifyCertificate:
+        try:
+            trust = TrustStore.from_paths(job["trust_anchors"])
+        except UsageError as exc:
+            return Outcome.failed(
+                "CERTIFICATE_CHAIN", f"no usable trust anchors: {exc.message}"
+            )
+    try:
+        rc = requester_config(job, trust)
+    except UsageError as exc:
+        return Outcome.failed("TRANSPORT", exc.message)
+    connect_timeout = min(CONNECT_TIMEOUT, job["config"].deadline_seconds)
+    try:
+        transport = open_transport(
+            device.address.kind,
+            connect_timeout=connect_timeout,
+            **device.address.transport_args(),
+        )
+    except TransportError as exc:
+        return Outcome.failed("TRANSPORT", exc.message, unreachable=True)
+    except UsageError as exc:
+        return Outcome.failed("TRANSPORT", exc.message)
+    try:
+        if what == "attest":
+            from spdmd.attest import attest
+
+            result = attest(transport, rc)
+        else:
+            from spdmd.attest import get_signed_measurements
+
+            args = job["args"]
+            result = get_signed_measurements(
+                transport, rc, indices=args.indices, nonce=args.nonce, slot=args.slot
+            )
+    except UsageError as exc:
+        return Outcome(status="Failed", reason=exc.message, usage_error=exc.message)
+    finally:
+        transport.close()
+    return Outcome.from_result(result)
