@@ -26,6 +26,7 @@ from spdmd.errors import (
     ErrorResponse,
     MalformedResponse,
     NegotiationError,
+    SignatureError,
     SpdmError,
     UnexpectedResponse,
     UsageError,
@@ -514,13 +515,24 @@ class Requester:
         self.parsed_chains[slot] = parse_cert_chain(chain, self.hash_algo)
         self.chains[slot] = chain
 
-    def _leaf_key(self, slot: int, step: str) -> object:
+    def _verify(self, slot: int, what: str, message: bytes, signature: bytes) -> None:
         chain = self.parsed_chains.get(slot)
         if chain is None:
             raise UsageError(
-                f"BUG: {step} for slot {slot} before its certificate chain"
+                f"BUG: {what} for slot {slot} before its certificate chain"
             )
-        return chain.leaf.public_key()
+        try:
+            crypto.verify_signature(
+                chain.leaf.public_key(),
+                self.asym_algo,
+                self.hash_algo,
+                message,
+                signature,
+            )
+        except SignatureError as exc:
+            raise SignatureError(
+                f"{what} signature does not verify with the public key of leaf certificate '{chain.leaf_subject}' ({exc}): the device does not hold that certificate's private key, or the signed data was altered"
+            ) from None
 
     def _on_challenge_auth(self, req: m.Challenge, rsp: m.ChallengeAuth) -> None:
         # Record first: B and C are cleared whatever the outcome.
@@ -546,13 +558,7 @@ class Requester:
         message = crypto.signing_input(
             self.version, CHALLENGE_AUTH_SIGNING_CONTEXT, m1, self.hash_algo
         )
-        crypto.verify_signature(
-            self._leaf_key(req.slot, "CHALLENGE"),
-            self.asym_algo,
-            self.hash_algo,
-            message,
-            rsp.signature,
-        )
+        self._verify(req.slot, "CHALLENGE_AUTH", message, rsp.signature)
 
     def _on_measurements(self, req: m.GetMeasurements, rsp: m.Measurements) -> None:
         signed = req.signature_requested
@@ -579,13 +585,7 @@ class Requester:
             self.version, MEASUREMENTS_SIGNING_CONTEXT, l1, self.hash_algo
         )
         self.signed_measurements = l1 + rsp.signature
-        crypto.verify_signature(
-            self._leaf_key(req.slot, "GET_MEASUREMENTS"),
-            self.asym_algo,
-            self.hash_algo,
-            message,
-            rsp.signature,
-        )
+        self._verify(req.slot, "MEASUREMENTS", message, rsp.signature)
 
     def _check_blocks(self, operation: int, rsp: m.Measurements) -> None:
         if operation == MEAS_OP_COUNT:
