@@ -1,0 +1,3 @@
+"""The guest suite under guest/ runs only inside the VM (test_vm.py boots it)."""
+
+collect_ignore = ["guest"]
