@@ -365,7 +365,14 @@ def _report(
         d.setdefault("device", device)
         print_json(d)
         return
-    lines = human_result(result.to_dict(), device=device, verbose=args.verbose)
+    success = (
+        "signed its measurements"
+        if args.command == "measurements"
+        else "proved its identity"
+    )
+    lines = human_result(
+        result.to_dict(), device=device, verbose=args.verbose, success=success
+    )
     if args.verbose:
         lines += _verbose_lines(result)
     lines += extra or []

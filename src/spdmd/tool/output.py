@@ -53,11 +53,18 @@ def print_json(obj: Mapping[str, Any], stream: TextIO | None = None) -> None:
     out.write("\n")
 
 
-def human_result(d: Mapping[str, Any], *, device: str, verbose: int = 0) -> list[str]:
-    """Short lines for a result dict (the `--json` object)."""
+def human_result(
+    d: Mapping[str, Any],
+    *,
+    device: str,
+    verbose: int = 0,
+    success: str = "proved its identity",
+) -> list[str]:
+    """Short lines for a result dict (the `--json` object); `success` ends
+    the first line when the status is Success."""
     lines: list[str] = []
     if d.get("status") == "Success":
-        lines.append(f"Success: {device} proved its identity")
+        lines.append(f"Success: {device} {success}")
     else:
         lines.append(f"Failed at {d.get('step') or 'unknown step'}: {d.get('reason')}")
         lines.append(f"  device: {device}")
