@@ -163,7 +163,7 @@ class Requester:
         2^CTExponent us for the cryptographic requests once CAPABILITIES is
         known, ST1 for everything else."""
         if code in CRYPTO_REQUESTS and self.ct_exponent is not None:
-            return max(ST1_SECONDS, (1 << self.ct_exponent) / 1e6)
+            return (1 << self.ct_exponent) / 1e6
         return ST1_SECONDS
 
     # --- building requests -----------------------------------------------
