@@ -423,3 +423,30 @@ def test_default_policy_uses_wall_clock(expired):
             hash_algo=SHA256,
             version=0x12,
         )
+
+
+def test_same_name_other_key(p256):
+    """A root re-generated under the anchor's name (new key) is named as such."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    key = private_key(P256, "regenerated-root")
+    subject = p256.root_cert.subject
+    fake_root = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(dt.datetime(2025, 1, 1, tzinfo=UTC))
+        .not_valid_after(dt.datetime(2030, 1, 1, tzinfo=UTC))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    raw = certs.build_cert_chain(
+        [fake_root.public_bytes(Encoding.DER), *p256.der_chain[1:]], SHA256
+    )
+    with pytest.raises(
+        CertificateChainError,
+        match="an anchor with that name is provisioned but has a different key",
+    ):
+        check(p256, raw)

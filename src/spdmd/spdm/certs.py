@@ -540,6 +540,14 @@ def validate_chain(
     else:
         issuers = trust.issuers_of(first)
         if not issuers:
+            if self_signed and any(
+                a.subject == first.subject for a in trust.certificates
+            ):
+                # Same name, other key: the usual sign of a re-generated
+                # root or of a device from another (test) PKI.
+                raise _error(
+                    f"chain root '{_subject(first)}' is not a trust anchor: an anchor with that name is provisioned but has a different key; the root was re-generated or the device belongs to another PKI"
+                )
             if self_signed:
                 raise _error(
                     f"chain root '{_subject(first)}' is not a trust anchor; provision this root or check that the device belongs here"
