@@ -49,7 +49,6 @@ _RESPONDER_KEYS = {
     "trusted_component_type",
     "authenticating",
     "reporting",
-    "public_key",
 }
 
 
@@ -97,7 +96,7 @@ def _responder(index: int, entry: Any) -> Sighting:
     name = entry.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise ConfigError(f"{where}: name must be a non-empty string")
-    for key in ("trusted_component_type", "authenticating", "reporting", "public_key"):
+    for key in ("trusted_component_type", "authenticating", "reporting"):
         if entry.get(key) is not None and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: {key} must be a string")
     common = {
@@ -105,7 +104,6 @@ def _responder(index: int, entry: Any) -> Sighting:
         "trusted_component_type": entry.get("trusted_component_type"),
         "authenticating": entry.get("authenticating"),
         "reporting": entry.get("reporting"),
-        "public_key": entry.get("public_key"),
         "origin": "config",
     }
     if kind == "mctp":

@@ -95,7 +95,7 @@ class UnsupportedRequest(DBusError):
 TEXT_BAD_INDICES = "Invalid MeasurementIndices: use unique values 0-254 or a single 255"
 TEXT_BAD_NONCE = "Invalid Nonce: use 64 hexadecimal characters or an empty string"
 TEXT_BAD_SLOT = "Invalid SlotId: use 0-7 or 15"
-TEXT_NO_PUBLIC_KEY = "SlotId 15 needs a provisioned public key for this responder"
+TEXT_NO_PUBLIC_KEY = "SlotId 15 (a provisioned public key) is not supported"
 TEXT_POLICY_DISABLED = "SPDM is disabled by policy"
 TEXT_RESPONDER_DISABLED = "Responder is disabled"
 TEXT_NOT_PRESENT = "Responder is not present"

@@ -97,7 +97,6 @@ class Sighting:
     reporting: str | None = None
     connectivity: str = "Available"
     names_only: bool = False
-    public_key: str | None = None
     origin: str = ""
 
 
@@ -112,7 +111,6 @@ class Device:
     authenticating: str | None = None
     reporting: str | None = None
     connectivity: str = "Available"
-    public_key: str | None = None
     origins: tuple[str, ...] = ()
 
     @property
@@ -217,6 +215,5 @@ def _merge(group: list[Sighting]) -> Device:
         connectivity="Available"
         if "Available" in conn
         else (conn[0] if conn else "Available"),
-        public_key=_first([s.public_key for s in ordered]),
         origins=tuple(sorted({s.origin for s in group if s.origin})),
     )

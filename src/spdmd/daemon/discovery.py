@@ -121,7 +121,6 @@ def em_sighting(path: str, iface: str, props: dict[str, Any]) -> Sighting:
         "trusted_component_type": _str(props, "TrustedComponentType"),
         "authenticating": _str(props, "Authenticating") or _parent(path),
         "reporting": _str(props, "Reporting"),
-        "public_key": _str(props, "PublicKey"),
         "origin": f"em:{path}",
     }
     if iface == TCP_CFG:

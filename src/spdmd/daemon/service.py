@@ -488,10 +488,9 @@ class Daemon:
                 raise dbuserrors.InternalFailure(dbuserrors.TEXT_POLICY_DISABLED)
             if not state.enabled:
                 raise dbuserrors.InternalFailure(dbuserrors.TEXT_RESPONDER_DISABLED)
-            if (
-                args.slot == REDFISH_PROVISIONED_KEY_SLOT
-                and not state.device.public_key
-            ):
+            if args.slot == REDFISH_PROVISIONED_KEY_SLOT:
+                # spdmd.attest refuses the provisioned-key slot (0xFF); a
+                # per-responder key file would be needed to support it.
                 raise dbuserrors.InvalidArgument(dbuserrors.TEXT_NO_PUBLIC_KEY)
         except dbuserrors.DBusError as exc:
             error(exc)
@@ -538,22 +537,15 @@ class Daemon:
                 )
             )
             return
+        # PublicKey stays empty: it is only for slot 15, refused above.
         public_key = ""
-        if args.slot == REDFISH_PROVISIONED_KEY_SLOT:
-            cert_path = "/"
-            public_key = (
-                state.device.public_key
-                if state is not None and state.device.public_key
-                else ""
-            )
-        else:
-            cert_path = f"{CERT_ROOT}/{ident}/{args.slot}"
-            if (
-                state is not None
-                and state.generation == gen
-                and outcome.cert_chain is not None
-            ):
-                self._publish_cert(state, args.slot, outcome.cert_chain.certificates)
+        cert_path = f"{CERT_ROOT}/{ident}/{args.slot}"
+        if (
+            state is not None
+            and state.generation == gen
+            and outcome.cert_chain is not None
+        ):
+            self._publish_cert(state, args.slot, outcome.cert_chain.certificates)
         hash_name, sign_name = algorithm_names(outcome.hash_algo, outcome.asym_algo)
         _log.info("Sent signed measurements of %s", ident, **fields(ident))
         reply(

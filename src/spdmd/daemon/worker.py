@@ -10,7 +10,8 @@ then about the configuration, where the fix is.
 
 from __future__ import annotations
 
-import inspect
+import json
+import os
 from typing import Any
 
 from spdmd.errors import TransportError, UsageError
@@ -18,6 +19,32 @@ from spdmd.errors import TransportError, UsageError
 __all__ = ["requester_config", "run"]
 
 CONNECT_TIMEOUT = 5.0
+
+
+def _route(address: Any) -> tuple[str, dict[str, Any]]:
+    """The transport kind and arguments for an address.
+
+    Test hook, never set by the unit: with SPDMD_TEST_MCTP_MAP naming a JSON
+    file {"<net>/<eid>": {"kind": ..., "host": ..., "port": ...}}, MCTP
+    endpoints are reached over that transport instead of AF_MCTP (machines
+    without AF_MCTP; docs/testing.md). The file is read on every open, so
+    tests can add endpoints while the daemon runs.
+    """
+    mapping = os.environ.get("SPDMD_TEST_MCTP_MAP")
+    if not address.is_mctp or not mapping:
+        return address.kind, address.transport_args()
+    try:
+        with open(mapping) as f:
+            table = json.load(f)
+        entry = table[f"{address.net}/{address.eid}"]
+        return str(entry["kind"]), {
+            "host": entry.get("host"),
+            "port": entry.get("port"),
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        raise TransportError(
+            f"no route to MCTP net {address.net} eid {address.eid}", step="TRANSPORT"
+        ) from None
 
 
 def requester_config(job: dict[str, Any], trust: Any) -> Any:
@@ -35,10 +62,6 @@ def requester_config(job: dict[str, Any], trust: Any) -> Any:
         "validity": config.certificate_validity,
         "deadline": config.deadline_seconds,
     }
-    public_key = job["device"].public_key
-    params = inspect.signature(RequesterConfig).parameters
-    if public_key and "public_key" in params:
-        kwargs["public_key"] = public_key
     return RequesterConfig(**kwargs)
 
 
@@ -74,11 +97,8 @@ def run(what: str, job: dict[str, Any]) -> Any:
         return Outcome.failed("TRANSPORT", exc.message)
     connect_timeout = min(CONNECT_TIMEOUT, job["config"].deadline_seconds)
     try:
-        transport = open_transport(
-            device.address.kind,
-            connect_timeout=connect_timeout,
-            **device.address.transport_args(),
-        )
+        kind, target = _route(device.address)
+        transport = open_transport(kind, connect_timeout=connect_timeout, **target)
     except TransportError as exc:
         return Outcome.failed("TRANSPORT", exc.message, unreachable=True)
     except UsageError as exc:
