@@ -9,10 +9,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.spdm.vectors import MISSING_REASON, all_vector_paths, load
 
 from spdmd.errors import SpdmError
 from spdmd.spdm import messages as m
 from spdmd.spdm.constants import SUPPORTED_VERSIONS, Code
+from spdmd.spdm.requester import Requester
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -88,5 +90,45 @@ _SIZES_FOR = {code: _SIZES_FOR.get(code, {}) for code in m.REQUEST_CLASSES}
 def test_request_dispatcher_raises_only_spdm_errors(blob: bytes) -> None:
     try:
         m.decode_request(blob)
+    except SpdmError:
+        pass
+
+
+# --- the requester fed mutated recordings -----------------------------------
+
+_VECTORS = [load(p) for p in all_vector_paths()]
+
+
+@pytest.mark.skipif(not _VECTORS, reason=MISSING_REASON)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_requester_fed_mutated_responses_raises_only_spdm_errors(
+    data: st.DataObject,
+) -> None:
+    """Replay a recording up to a random exchange, then feed that exchange's
+    response flipped, cut short or extended: the requester either accepts it
+    or raises an SpdmError, never anything else."""
+    vector = data.draw(st.sampled_from(_VECTORS))
+    stop = data.draw(st.integers(0, len(vector.exchanges) - 1))
+    r = Requester()
+    for e in vector.exchanges[:stop]:
+        r.send_bytes(e.request)
+        r.receive(e.response)
+    target = vector.exchanges[stop]
+    response = bytearray(target.response)
+    kind = data.draw(st.sampled_from(["flip", "cut", "extend", "replace"]))
+    if kind == "flip":
+        at = data.draw(st.integers(0, len(response) - 1))
+        response[at] ^= data.draw(st.integers(1, 255))
+    elif kind == "cut":
+        response = response[: data.draw(st.integers(0, len(response) - 1))]
+    elif kind == "extend":
+        response += data.draw(st.binary(min_size=1, max_size=8))
+    else:
+        at = data.draw(st.integers(0, len(response)))
+        response[at:] = data.draw(st.binary(max_size=40))
+    r.send_bytes(target.request)
+    try:
+        r.receive(bytes(response))
     except SpdmError:
         pass
