@@ -40,7 +40,7 @@ class Harness:
         self.address = address
         self.loop = bus.MainLoop()
         self.conn = dbus.bus.BusConnection(address)
-        self.name = dbus.service.BusName(NAME, self.conn)
+        self.conn.request_name(NAME, dbus.bus.NAME_FLAG_DO_NOT_QUEUE)
         self.tree = bus.ObjectTree(self.conn)
         self.thread = threading.Thread(target=self.loop.run, daemon=True)
         self.thread.start()
@@ -527,3 +527,16 @@ def test_to_dbus_refuses_unguessable_variant() -> None:
     with pytest.raises(TypeError):
         bus.to_dbus("v", 3)
     assert bus.signature_of(bus.to_dbus("v", bus.Variant("q", 3))) == "q"
+
+
+def test_call_with_wrong_argument_types_is_refused(h: Harness) -> None:
+    """Like sd-bus, a call whose signature differs from the declared one gets InvalidArgs."""
+    obj = make_thing(h, "/xyz/test/sig")
+    try:
+        with pytest.raises(dbus.DBusException) as e:
+            h.call(obj.path, P, "Get", "su", IFACE, 3)
+        assert e.value.get_dbus_name() == "org.freedesktop.DBus.Error.InvalidArgs"
+        assert e.value.get_dbus_message() == "Wrong argument types"
+        assert str(h.call(obj.path, P, "Get", "ss", IFACE, "Name")) == "gpu0"
+    finally:
+        drop(h, obj)

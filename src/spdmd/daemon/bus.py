@@ -32,6 +32,7 @@ from typing import Any
 
 import dbus
 import dbus.mainloop.glib
+import dbus.lowlevel
 import dbus.service
 
 from spdmd.daemon import dbuserrors
@@ -339,6 +340,27 @@ class PropertiesObject(dbus.service.Object):
         super().__init__(conn, path)
         self.path = path
         self._props: dict[str, dict[str, Prop]] = {}
+
+    def _message_cb(self, connection: dbus.connection.Connection, message: Any) -> None:
+        # dbus-python dispatches a call whatever its argument types; sd-bus
+        # refuses a signature other than the declared one, and so do we, so a
+        # client built for the wrong size_t width fails loudly.
+        if isinstance(message, dbus.lowlevel.MethodCallMessage):
+            try:
+                _func, parent = dbus.service._method_lookup(
+                    self, message.get_member(), message.get_interface()
+                )
+            except dbus.exceptions.UnknownMethodException:
+                parent = None
+            want = getattr(parent, "_dbus_in_signature", None)
+            got = str(message.get_signature() or "")
+            if want is not None and got != want:
+                err = dbuserrors.WrongArguments()
+                connection.send_message(
+                    dbus.lowlevel.ErrorMessage(message, err.get_dbus_name(), err.text)
+                )
+                return
+        super()._message_cb(connection, message)
 
     # Python-side API (bus thread only)
 

@@ -18,6 +18,7 @@ __all__ = [
     "DBusError",
     "InternalFailure",
     "InvalidArgs",
+    "WrongArguments",
     "InvalidArgument",
     "NotAllowed",
     "PropertyReadOnly",
@@ -62,6 +63,13 @@ class InvalidArgs(DBusError):
 
     _dbus_error_name = "org.freedesktop.DBus.Error.InvalidArgs"
     text = "Wrong type for property"
+
+
+class WrongArguments(DBusError):
+    """A method call whose argument types differ from the declared ones."""
+
+    _dbus_error_name = "org.freedesktop.DBus.Error.InvalidArgs"
+    text = "Wrong argument types"
 
 
 class InvalidArgument(DBusError):

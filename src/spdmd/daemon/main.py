@@ -114,6 +114,15 @@ def run(
     from spdmd.daemon.objects import BUS_NAME
     from spdmd.daemon.service import Daemon
 
+    # Import the device-facing modules here, on the main thread and before
+    # the loop runs, rather than lazily in a worker: a broken installation
+    # then fails at start, and no module is compiled while threads run.
+    import spdmd.attest  # noqa: F401
+    import spdmd.daemon.worker  # noqa: F401
+    import spdmd.transport.emu  # noqa: F401
+    import spdmd.transport.mctp  # noqa: F401
+    import spdmd.transport.tcp  # noqa: F401
+
     loop = MainLoop()
     try:
         if address is None:

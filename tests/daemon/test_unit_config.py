@@ -1,0 +1,119 @@
+"""spdmd.daemon.config: the /etc/spdmd/config.json format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from spdmd.daemon.config import Config, ConfigError, load_config, parse_config
+from spdmd.daemon.devices import Address
+from spdmd.spdm.certs import ValidityPolicy
+
+SHIPPED = Path(__file__).resolve().parents[2] / "data" / "config" / "config.json"
+
+
+def test_shipped_default_parses_without_warnings() -> None:
+    """data/config/config.json, installed as /etc/spdmd/config.json, is valid as shipped."""
+    cfg = load_config(SHIPPED)
+    assert cfg.warnings == []
+    assert cfg.trust_anchors == ["/etc/spdmd/trust-anchors"]
+    assert cfg.responders == []
+
+
+def test_missing_default_file_means_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import spdmd.daemon.config as mod
+
+    monkeypatch.setattr(mod, "DEFAULT_CONFIG_PATH", tmp_path / "absent.json")
+    assert load_config(None) == Config()
+
+
+def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.json")
+
+
+def test_all_settings() -> None:
+    cfg = parse_config(
+        {
+            "trust_anchors": "/a",
+            "parallelism": 2,
+            "deadline_seconds": 1.5,
+            "reattest_period_seconds": 0,
+            "certificate_validity": "enforce",
+            "mctp_discovery": False,
+            "entity_manager": False,
+            "responders": [
+                {"name": "gpu0", "host": "10.0.0.2"},
+                {"transport": "tcp", "host": "10.0.0.3"},
+                {
+                    "transport": "mctp",
+                    "eid": 20,
+                    "name": "nic0",
+                    "authenticating": "/inv/nic",
+                },
+            ],
+        }
+    )
+    assert cfg.trust_anchors == ["/a"]
+    assert (cfg.parallelism, cfg.deadline_seconds, cfg.reattest_period_seconds) == (
+        2,
+        1.5,
+        0,
+    )
+    assert cfg.certificate_validity is ValidityPolicy.ENFORCE
+    assert (cfg.mctp_discovery, cfg.entity_manager) == (False, False)
+    gpu, plain, nic = cfg.responders
+    assert gpu.address == Address("emu-tcp", host="10.0.0.2", port=2323)
+    assert plain.address == Address("tcp", host="10.0.0.3", port=4194)
+    assert nic.names_only and nic.address == Address("mctp", net=None, eid=20)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        pytest.param([], "not a JSON object", id="not-object"),
+        pytest.param({"paralelism": 2}, "unknown key 'paralelism'", id="typo"),
+        pytest.param({"parallelism": 0}, "parallelism", id="zero-parallel"),
+        pytest.param(
+            {"deadline_seconds": True}, "deadline_seconds", id="bool-deadline"
+        ),
+        pytest.param(
+            {"certificate_validity": "sometimes"}, "certificate_validity", id="validity"
+        ),
+        pytest.param({"responders": {}}, "responders must be a list", id="responders"),
+    ],
+)
+def test_bad_settings_stop_the_daemon(data: object, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        parse_config(data)
+
+
+def test_bad_responder_entry_is_dropped_with_a_warning() -> None:
+    """One broken entry is reported; the good ones are kept."""
+    cfg = parse_config(
+        {
+            "responders": [
+                {"transport": "mctp"},
+                {"host": "h", "port": 70000},
+                {"host": "h", "colour": "red"},
+                {"name": "ok", "host": "h"},
+            ]
+        }
+    )
+    assert [s.name for s in cfg.responders] == ["ok"]
+    assert len(cfg.warnings) == 3
+    assert "responders[0]" in cfg.warnings[0]
+
+
+def test_invalid_json_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text("{")
+    with pytest.raises(ConfigError, match=str(path)):
+        load_config(path)
+    path.write_text(json.dumps({"parallelism": -1}))
+    with pytest.raises(ConfigError, match="parallelism"):
+        load_config(path)

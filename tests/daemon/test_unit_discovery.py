@@ -1,0 +1,102 @@
+"""spdmd.daemon.discovery: reading mctpd endpoints and Entity Manager records."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("dbus", reason="dbus-python is not installed (python3-dbus)")
+
+from spdmd.daemon.devices import Address
+from spdmd.daemon.discovery import (
+    EP1_IFACE,
+    EP_IFACE,
+    MCTP_CFG,
+    TCP_CFG,
+    endpoint_sighting,
+    parse_em_objects,
+)
+
+EP_PATH = "/au/com/codeconstruct/mctp1/networks/1/endpoints/20"
+BOARD = "/xyz/openbmc_project/inventory/system/board/Tray"
+
+
+def ep(types: list[int], **extra: object) -> dict[str, dict[str, object]]:
+    return {
+        EP_IFACE: {"NetworkId": 1, "EID": 20, "SupportedMessageTypes": types, **extra},
+        EP1_IFACE: {"Connectivity": "Degraded"},
+    }
+
+
+def test_spdm_endpoint_is_kept_with_connectivity() -> None:
+    s = endpoint_sighting(EP_PATH, ep([0, 1, 5]))
+    assert s is not None
+    assert s.address == Address("mctp", net=1, eid=20)
+    assert s.connectivity == "Degraded"
+
+
+def test_non_spdm_endpoint_is_skipped() -> None:
+    """An endpoint without message type 5 (a PLDM-only device) is not a responder."""
+    assert endpoint_sighting(EP_PATH, ep([0, 1])) is None
+    assert endpoint_sighting(EP_PATH, {"other.Iface": {}}) is None
+
+
+@pytest.mark.parametrize(
+    "ifaces",
+    [
+        pytest.param({EP_IFACE: {"NetworkId": 1, "EID": 20}}, id="no-types"),
+        pytest.param(
+            {EP_IFACE: {"EID": 20, "SupportedMessageTypes": [5]}}, id="no-net"
+        ),
+        pytest.param(
+            {EP_IFACE: {"NetworkId": 1, "EID": 300, "SupportedMessageTypes": [5]}},
+            id="eid-range",
+        ),
+    ],
+)
+def test_malformed_endpoint_raises(ifaces: dict[str, dict[str, object]]) -> None:
+    with pytest.raises(ValueError):
+        endpoint_sighting(EP_PATH, ifaces)
+
+
+def test_entity_manager_records() -> None:
+    """TCP records make devices (spdm-emu framing by default); MCTP records name endpoints;
+    a broken record is reported and the rest kept."""
+    objects = {
+        f"{BOARD}/gpu0": {
+            TCP_CFG: {
+                "Name": "gpu0",
+                "Hostname": "10.0.0.2",
+                "Port": 2323,
+                "TrustedComponentType": "Discrete",
+            }
+        },
+        f"{BOARD}/gpu1": {
+            TCP_CFG: {
+                "Name": "gpu1",
+                "Hostname": "10.0.0.3",
+                "Port": 4194.0,
+                "Transport": "tcp",
+            }
+        },
+        f"{BOARD}/nic0": {
+            MCTP_CFG: {
+                "Name": "nic0",
+                "EID": 20,
+                "Authenticating": "/xyz/openbmc_project/inventory/nic",
+            }
+        },
+        f"{BOARD}/broken": {TCP_CFG: {"Name": "broken", "Port": 1}},
+        f"{BOARD}/odd": {
+            TCP_CFG: {"Name": "odd", "Hostname": "h", "Transport": "mctp"}
+        },
+        BOARD: {"xyz.openbmc_project.Inventory.Item.Board": {}},
+    }
+    sightings, problems = parse_em_objects(objects)
+    by_name = {s.name: s for s in sightings}
+    assert sorted(by_name) == ["gpu0", "gpu1", "nic0"]
+    assert by_name["gpu0"].address == Address("emu-tcp", host="10.0.0.2", port=2323)
+    assert by_name["gpu0"].authenticating == BOARD
+    assert by_name["gpu1"].address == Address("tcp", host="10.0.0.3", port=4194)
+    assert by_name["nic0"].names_only
+    assert by_name["nic0"].authenticating == "/xyz/openbmc_project/inventory/nic"
+    assert len(problems) == 2
