@@ -1,0 +1,150 @@
+"""End-to-end discovery scenarios: mctpd's endpoints, the mapper, many devices.
+
+MCTP endpoints come from the mctpd stand-in; the daemon reaches each one's
+emulator through the SPDMD_TEST_MCTP_MAP test hook (docs/testing.md), since
+this host has no AF_MCTP.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.env.harness import BUS_NAME, CI_ROOT, Environment
+from tests.env.processes import wait_for
+
+CI = "xyz.openbmc_project.Attestation.ComponentIntegrity"
+POLICY = "xyz.openbmc_project.Control.Security.SPDM.Policy"
+
+
+def mctp(bmc: Environment, eids: list[int], *faults: str) -> None:
+    """Emulators behind MCTP endpoints 1/eid, reachable through the hook."""
+    for eid in eids:
+        bmc.map_mctp(1, eid, bmc.device(f"mctp{eid}", *faults))
+
+
+def test_boot_with_no_endpoints(bmc: Environment) -> None:
+    """With no endpoints and no Entity Manager the daemon stays up and serves the policy."""
+    bmc.start_mctpd([])
+    daemon = bmc.start_daemon()
+    time.sleep(1.0)
+    assert daemon.running()
+    assert bmc.client.name_has_owner(BUS_NAME)
+    assert bmc.responder_ids() == []
+    assert bmc.client.get(BUS_NAME, CI_ROOT, POLICY, "Enabled") is True
+    # The mapper answers an empty search from "/" with an empty result.
+    assert bmc.client.subtree("/", 0, ("xyz.openbmc_project.MCTP.Endpoint",)) == {}
+
+
+def test_mapper_appears_late(bmc: Environment) -> None:
+    """Started before the mapper, the daemon waits for it and is then found through it."""
+    bmc.stop_standin("mapper")
+    mctp(bmc, [20])
+    bmc.start_mctpd([{"net": 1, "eid": 20, "types": [0, 5]}])
+    daemon = bmc.start_daemon()
+    time.sleep(0.5)
+    assert daemon.running()
+    bmc.start_mapper()
+    assert bmc.wait_status("mctp_1_20")["status"] == "Success"
+    wait_for(
+        lambda: bmc.client.subtree_paths(CI_ROOT, 0, (CI,)) == [f"{CI_ROOT}/mctp_1_20"],
+        10,
+    )
+
+
+def test_two_and_many_endpoints_at_once(bmc: Environment) -> None:
+    """Sixteen MCTP endpoints and two TCP devices at once are all attested."""
+    eids = list(range(20, 36))
+    mctp(bmc, eids)
+    tcp = [bmc.device("tcp_a"), bmc.device("tcp_b")]
+    bmc.start_mctpd([{"net": 1, "eid": e, "types": [0, 5]} for e in eids])
+    bmc.start_entity_manager(
+        [{"Name": "Tray", "Type": "Board", "Exposes": [d.em_record() for d in tcp]}]
+    )
+    bmc.start_daemon()
+    idents = [f"mctp_1_{e}" for e in eids] + ["tcp_a", "tcp_b"]
+    for ident in idents:
+        assert bmc.wait_status(ident, timeout=60)["status"] == "Success", ident
+    assert bmc.responder_ids() == sorted(idents)
+
+
+def test_non_spdm_endpoint_skipped(bmc: Environment) -> None:
+    """An endpoint without message type 5 gets no responder object; the SPDM one does."""
+    mctp(bmc, [21])
+    bmc.start_mctpd(
+        [{"net": 1, "eid": 20, "types": [0, 1]}, {"net": 1, "eid": 21, "types": [0, 5]}]
+    )
+    bmc.start_daemon()
+    assert bmc.wait_status("mctp_1_21")["status"] == "Success"
+    assert bmc.responder_ids() == ["mctp_1_21"]
+
+
+def test_hotplug_add_and_remove(bmc: Environment) -> None:
+    """An endpoint added later is attested; a removed one's objects disappear."""
+    mctpd = bmc.start_mctpd([])
+    bmc.start_daemon()
+    mctp(bmc, [30])
+    mctpd.command("add", net=1, eid=30, types=[0, 5])
+    assert bmc.wait_status("mctp_1_30")["status"] == "Success"
+    mctpd.command("remove", net=1, eid=30)
+    bmc.wait_gone("mctp_1_30")
+    wait_for(lambda: bmc.client.subtree_paths(CI_ROOT, 0, (CI,)) == [], 10)
+
+
+def test_mctpd_restart(bmc: Environment) -> None:
+    """After mctpd restarts, endpoints it still has are re-attested, the others go."""
+    mctp(bmc, [40, 41])
+    both = [{"net": 1, "eid": e, "types": [0, 5]} for e in (40, 41)]
+    bmc.start_mctpd(both)
+    bmc.start_daemon()
+    first = bmc.wait_status("mctp_1_40")
+    assert bmc.wait_status("mctp_1_41")["status"] == "Success"
+    bmc.stop_standin("mctpd")
+    bmc.start_mctpd(both[:1])
+    again = bmc.wait_status("mctp_1_40", since=first["LastUpdated"])
+    assert again["status"] == "Success"
+    bmc.wait_gone("mctp_1_41")
+
+
+def test_unreachable_device_fails_while_others_succeed(bmc: Environment) -> None:
+    """A silent device fails at its deadline; the bus answers meanwhile; others pass."""
+    silent = bmc.device("mute", "silent")
+    good = [bmc.device(f"ok{i}") for i in range(3)]
+    bmc.map_mctp(1, 50, None)  # announced by mctpd, but nothing answers
+    bmc.start_mctpd([{"net": 1, "eid": 50, "types": [0, 5]}])
+    bmc.start_entity_manager(
+        [
+            {
+                "Name": "Tray",
+                "Type": "Board",
+                "Exposes": [d.em_record() for d in [silent, *good]],
+            }
+        ]
+    )
+    bmc.start_daemon()
+    for dev in good:
+        assert bmc.wait_status(dev.name)["status"] == "Success"
+    # The silent device is still being attested; the daemon answers anyway.
+    st = bmc.status("mute")
+    assert st["status"] == "Unknown" and st["Attesting"] is True
+    assert bmc.client.subtree_paths(CI_ROOT, 0, (CI,))
+    failed = bmc.wait_status("mute", timeout=20)
+    assert failed["status"] == "Failed"
+    assert failed["FailedStep"] in ("GET_VERSION", "DEADLINE")
+    unrouted = bmc.wait_status("mctp_1_50")
+    assert (unrouted["status"], unrouted["FailedStep"]) == ("Failed", "TRANSPORT")
+
+
+def test_reattest_when_connectivity_returns(bmc: Environment) -> None:
+    """Connectivity Degraded then Available re-attests an MCTP endpoint that recovered."""
+    dev = bmc.device("mctp60", "silent")
+    bmc.map_mctp(1, 60, dev)
+    mctpd = bmc.start_mctpd([{"net": 1, "eid": 60, "types": [0, 5]}])
+    bmc.start_daemon()
+    failed = bmc.wait_status("mctp_1_60", timeout=20)
+    assert failed["status"] == "Failed"
+    mctpd.command("connectivity", net=1, eid=60, value="Degraded")
+    wait_for(lambda: bmc.status("mctp_1_60")["Connectivity"] == "Degraded", 5)
+    dev.set_faults()
+    mctpd.command("connectivity", net=1, eid=60, value="Available")
+    st = bmc.wait_status("mctp_1_60", since=failed["LastUpdated"])
+    assert st["status"] == "Success"
