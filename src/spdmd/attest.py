@@ -221,6 +221,21 @@ class MeasurementResult(AttestationResult):
         return out
 
 
+class _BusyMidRun(SpdmError):
+    """Busy to a GET_MEASUREMENTS that follows unsigned ones in the same L1.
+
+    Whether an ERROR Busy ends L1 is read differently by implementations
+    (libspdm's requester resets L1 on any ERROR, its responder keeps L1 when
+    it answers Busy), so requester and responder may disagree about what the
+    final signature covers. Starting again from GET_VERSION resets L1 on
+    both sides under either reading; it counts against `busy_retries`.
+    """
+
+    def __init__(self, error: ErrorResponse) -> None:
+        super().__init__(error.message, step=error.step)
+        self.error = error
+
+
 class _Session:
     """One call's transport, clock and limits, shared across resynchs."""
 
@@ -280,11 +295,15 @@ class _Session:
         step = code.name
         timeout = self.config.round_trip + requester.response_time(code)
         data, busy, not_ready = request, 0, 0
+        # See _BusyMidRun: a Busy here cannot simply be retried.
+        mid_run = code == Code.GET_MEASUREMENTS and bool(requester.transcript.l1)
         while True:
             response = self._send(data, timeout, step)
             try:
                 return requester.receive(response)
             except ErrorResponse as exc:
+                if exc.error_code == ErrorCode.BUSY and mid_run:
+                    raise _BusyMidRun(exc) from None
                 if exc.error_code == ErrorCode.BUSY and busy < self.config.busy_retries:
                     busy += 1
                     self.sleep(_BUSY_DELAY, step)
@@ -371,13 +390,20 @@ def _run(
     result: AttestationResult,
     flow: Callable[[Requester], None],
 ) -> None:
-    """Run `flow` on a fresh requester, again after RequestResynch."""
+    """Run `flow` on a fresh requester, again after RequestResynch or a
+    Busy in the middle of a measurement run."""
     config = session.config
-    resynchs = 0
+    resynchs = restarts = 0
     while True:
         r = Requester(config.settings())
         try:
             flow(r)
+        except _BusyMidRun as busy:
+            if restarts < config.busy_retries:
+                restarts += 1
+                session.sleep(_BUSY_DELAY, "GET_MEASUREMENTS")
+                continue
+            raise busy.error from None
         except ErrorResponse as exc:
             if (
                 exc.error_code == ErrorCode.REQUEST_RESYNCH

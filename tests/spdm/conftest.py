@@ -46,6 +46,7 @@ class _Rule:
     step: str
     action: Action
     times: int
+    skip: int = 0
 
 
 @dataclass
@@ -62,8 +63,10 @@ class ScriptedDevice:
     parked: bytes | None = None
     closed: bool = False
 
-    def on(self, step: str, action: Action, times: int = 1) -> None:
-        self.rules.append(_Rule(step, action, times))
+    def on(self, step: str, action: Action, times: int = 1, skip: int = 0) -> None:
+        """Apply `action` to `times` requests named `step`, after letting
+        the first `skip` of them through."""
+        self.rules.append(_Rule(step, action, times, skip))
 
     def steps(self) -> list[str]:
         return [Code(r[1]).name for r in self.sent]
@@ -72,10 +75,16 @@ class ScriptedDevice:
         self.sent.append(request)
         self.timeouts.append(timeout)
         step = Code(request[1]).name
+        # The first live rule for this step decides: it lets the request
+        # through while it still has some to skip, then acts.
         for rule in self.rules:
-            if rule.step == step and rule.times:
-                rule.times -= 1
-                return rule.action(self, request, timeout)
+            if rule.step != step or not rule.times:
+                continue
+            if rule.skip:
+                rule.skip -= 1
+                break
+            rule.times -= 1
+            return rule.action(self, request, timeout)
         if request[1] == Code.RESPOND_IF_READY and self.parked is not None:
             request, self.parked = self.parked, None
         self.clock.now += self.latency

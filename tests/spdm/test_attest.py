@@ -15,6 +15,7 @@ import hashlib
 import pytest
 from tests.spdm.conftest import (
     Emulated,
+    ScriptedDevice,
     disconnect,
     error,
     make_device,
@@ -145,6 +146,43 @@ def test_busy_beyond_the_limit_fails_naming_busy() -> None:
     assert isinstance(result.error, ErrorResponse)
     assert result.error.error_code == ErrorCode.BUSY
     assert "BUSY" in result.reason
+
+
+def test_busy_in_the_middle_of_a_measurement_run_restarts(emulated: Emulated) -> None:
+    """Busy to the second GET_MEASUREMENTS of a run: implementations disagree
+    on whether Busy ends L1, so the flow starts again from GET_VERSION."""
+    emulated.device.on("GET_MEASUREMENTS", error(ErrorCode.BUSY), skip=1)
+    result = get_signed_measurements(
+        emulated.device,
+        RequesterConfig(trust=emulated.trust),
+        indices=(1, 2),
+        clock=emulated.clock,
+        sleep=emulated.clock.sleep,
+    )
+    assert result.status == "Success", result.reason
+    assert emulated.device.steps().count("GET_VERSION") == 2
+    assert [b.index for b in result.blocks] == [1, 2]
+
+
+def test_busy_in_a_measurement_run_is_bounded(emulated: Emulated) -> None:
+    def busy_when_signed(dev: ScriptedDevice, request: bytes, timeout: float) -> bytes:
+        if request[2] & 1:
+            return error(ErrorCode.BUSY)(dev, request, timeout)
+        response = dev.responder.handle(request)
+        assert response is not None
+        return response
+
+    emulated.device.on("GET_MEASUREMENTS", busy_when_signed, times=100)
+    result = get_signed_measurements(
+        emulated.device,
+        RequesterConfig(trust=emulated.trust, busy_retries=2),
+        indices=(1, 2),
+        clock=emulated.clock,
+        sleep=emulated.clock.sleep,
+    )
+    assert (result.status, result.step) == ("Failed", "GET_MEASUREMENTS")
+    assert result.error.error_code == ErrorCode.BUSY
+    assert emulated.device.steps().count("GET_VERSION") == 3
 
 
 def test_response_not_ready_then_respond_if_ready(emulated: Emulated) -> None:
