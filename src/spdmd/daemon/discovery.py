@@ -178,6 +178,7 @@ class Discovery:
         # (service, path) -> raw interfaces, to apply property changes.
         self._raw: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._owners: dict[str, str] = {}
+        self._seen: set[str] = set()
         self._em_objects: dict[str, dict[str, dict[str, Any]]] = {}
 
     def start(self) -> None:
@@ -231,10 +232,13 @@ class Discovery:
             if previous:
                 _log.info("Lost %s from the bus", name)
             return
+        # A new owner after an earlier one (gone in between or not) is a
+        # restart; the very first owner is not.
+        restarted = name in self._seen and previous != owner
+        self._seen.add(name)
         if name == MAPPER:
             self.query_mapper()
         elif name == MCTPD:
-            restarted = bool(previous) and previous != owner
             self.query_mctpd(restarted=restarted)
         elif name == EM:
             self.query_em()
