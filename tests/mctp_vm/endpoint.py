@@ -85,8 +85,13 @@ class Endpoint:
     _held: Message | None = None
     _previous: Message | None = None
 
+    unanswered: int = 0
+
     def __post_init__(self) -> None:
         self.control = ControlEndpoint(self.eid)
+
+    def __repr__(self) -> str:
+        return f"<Endpoint eid {self.control.eid} requests {len(self.request_packets)}>"
 
 
 @dataclass
@@ -99,6 +104,9 @@ class Bus:
     ignored: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counts: dict[tuple[int, int, int], int] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"<Bus {self.endpoints} mtu {self.mtu}>"
 
     def endpoint(self, eid: int) -> Endpoint | None:
         for ep in self.endpoints:
@@ -129,10 +137,13 @@ class Bus:
                 # The null EID reaches a not-yet-assigned endpoint (DSP0236
                 # 8.2); with one endpoint on the link it is unambiguous.
                 ep = self.endpoints[0] if len(self.endpoints) == 1 else None
-            if ep is None or not message.tag_owner or ep.silent:
+            if ep is None or not message.tag_owner:
                 self.ignored += 1
                 return []
             ep.request_packets.append(count)
+            if ep.silent:
+                ep.unanswered += 1
+                return []
             return self._answer(ep, message, now)
 
     def _answer(

@@ -28,8 +28,11 @@ socket before each send and (b) for the key lifetime after a timeout also
 requires the reply's SPDM response code to answer the request just sent.
 With `tag_mode="prealloc"` the tag is allocated explicitly with
 SIOCMCTPALLOCTAG (kernel 5.19+, default network only), so the exact tag is
-known and dropped (SIOCMCTPDROPTAG) after each exchange; a late reply then
-has no key and the kernel discards it. docs/transports.md says which of this
+known and dropped (SIOCMCTPDROPTAG) after each exchange. That alone does not
+stop a late reply: Linux 6.1 hands out the lowest free tag, so the next
+exchange usually gets the same tag value again and the late reply matches
+its key (seen in the MCTP VM, tests/mctp_vm). The response-code check after
+a timeout therefore applies in both modes. docs/transports.md says which of this
 ran against a real kernel.
 """
 
@@ -297,8 +300,8 @@ class MctpTransport:
         if source.tag & MCTP_TAG_OWNER:
             # A request from the peer, not a reply to ours.
             return False
-        if tag is not None:
-            return (source.tag & MCTP_TAG_MASK) == (tag & MCTP_TAG_MASK)
+        if tag is not None and (source.tag & MCTP_TAG_MASK) != (tag & MCTP_TAG_MASK):
+            return False
         if self._clock() < self._stale_until:
             # A reply to an abandoned request may still be in flight and its
             # tag is not observable: insist that the code answers this one.
