@@ -123,6 +123,8 @@ class Faults:
             step = step.strip().upper() or ""
             try:
                 _apply(values, name, value.strip() if has_value else None, step or None)
+            except UsageError:
+                raise
             except ValueError:
                 raise UsageError(
                     f"bad fault {spec!r}: value {value!r} is not valid"
