@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import dbus
-import dbus.mainloop.glib
 import dbus.lowlevel
+import dbus.mainloop.glib
 import dbus.service
 
 from spdmd.daemon import dbuserrors

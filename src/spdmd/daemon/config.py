@@ -99,7 +99,7 @@ def _responder(index: int, entry: Any) -> Sighting:
     for key in ("trusted_component_type", "authenticating", "reporting"):
         if entry.get(key) is not None and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: {key} must be a string")
-    common = {
+    common: dict[str, Any] = {
         "name": name,
         "trusted_component_type": entry.get("trusted_component_type"),
         "authenticating": entry.get("authenticating"),

@@ -18,7 +18,6 @@ __all__ = [
     "DBusError",
     "InternalFailure",
     "InvalidArgs",
-    "WrongArguments",
     "InvalidArgument",
     "NotAllowed",
     "PropertyReadOnly",
@@ -26,6 +25,7 @@ __all__ = [
     "UnknownInterface",
     "UnknownProperty",
     "UnsupportedRequest",
+    "WrongArguments",
     "device_failure",
     "from_spdm_error",
 ]

@@ -2,7 +2,7 @@
 
 Messages are short sentences that start with the outcome ("Failed to
 attest gpu0 at CHALLENGE: ..."). The device id, step and reason also travel
-as journal fields DEVICE, STEP and REASON (pass them in `extra`), so
+as journal fields DEVICE, STEP and REASON (pass `extra=fields(...)`), so
 `journalctl -u xyz.openbmc_project.spdmd DEVICE=gpu0` works. python3-systemd
 is optional: without it, lines go to stderr, and when stderr is the journal
 (systemd sets JOURNAL_STREAM) each line gets the sd-daemon "<N>" priority
@@ -30,7 +30,7 @@ _SD_PRIORITY = {
 
 def fields(
     device: str | None = None, step: str | None = None, reason: str | None = None
-) -> dict[str, dict[str, str]]:
+) -> dict[str, str]:
     """`extra=` for a log call: upper-case journal fields, only those given."""
     out: dict[str, str] = {}
     if device:
@@ -39,7 +39,7 @@ def fields(
         out["STEP"] = step
     if reason:
         out["REASON"] = reason
-    return {"extra": out} if out else {"extra": {}}
+    return out
 
 
 class _StderrFormatter(logging.Formatter):

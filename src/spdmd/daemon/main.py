@@ -15,6 +15,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spdmd.daemon.config import Config
 
 __all__ = ["main", "size_t_signature"]
 
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(
     address: str | None,
-    config: object,
+    config: Config,
     state_dir: Path,
     size_sig: str,
     trust_anchors: list[str],
@@ -109,19 +113,18 @@ def run(
     import dbus
     import dbus.bus
 
+    # Import the device-facing modules here, on the main thread and before
+    # the loop runs, rather than lazily in a worker: a broken installation
+    # then fails at start, and no module is compiled while threads run.
+    import spdmd.attest
+    import spdmd.daemon.worker
+    import spdmd.transport.emu
+    import spdmd.transport.mctp
+    import spdmd.transport.tcp  # noqa: F401
     from spdmd.daemon.bus import MainLoop, install_signal_quit
     from spdmd.daemon.discovery import Discovery
     from spdmd.daemon.objects import BUS_NAME
     from spdmd.daemon.service import Daemon
-
-    # Import the device-facing modules here, on the main thread and before
-    # the loop runs, rather than lazily in a worker: a broken installation
-    # then fails at start, and no module is compiled while threads run.
-    import spdmd.attest  # noqa: F401
-    import spdmd.daemon.worker  # noqa: F401
-    import spdmd.transport.emu  # noqa: F401
-    import spdmd.transport.mctp  # noqa: F401
-    import spdmd.transport.tcp  # noqa: F401
 
     loop = MainLoop()
     try:

@@ -176,19 +176,21 @@ def _resolve(value: list[str], table: dict[str, int], every: int) -> int:
 
 
 def negotiation_limits(policy: Policy) -> NegotiationLimits:
+    """The version set and algorithm masks the policy allows."""
     all_hash = 0
-    for bit in HASH_BY_NAME.values():
-        all_hash |= int(bit)
+    for hash_bit in HASH_BY_NAME.values():
+        all_hash |= int(hash_bit)
     all_asym = 0
-    for bit in ASYM_BY_NAME.values():
-        all_asym |= int(bit)
-    versions_table = {v: 0 for v in policy.AllowedVersions}
-    if policy.AllowedVersions and _special(policy.AllowedVersions[0]) == "ALL":
+    for asym_bit in ASYM_BY_NAME.values():
+        all_asym |= int(asym_bit)
+    allowed = policy.AllowedVersions
+    special = _special(allowed[0]) if allowed else "NONE"
+    if special == "ALL":
         versions = frozenset(int(v) for v in SUPPORTED_VERSIONS)
-    elif not policy.AllowedVersions or _special(policy.AllowedVersions[0]) == "NONE":
+    elif special == "NONE":
         versions = frozenset()
     else:
-        versions = frozenset(int(version_from_string(v)) for v in versions_table)
+        versions = frozenset(int(version_from_string(v)) for v in allowed)
     return NegotiationLimits(
         versions=versions,
         hash_algos=_resolve(

@@ -250,7 +250,10 @@ class Daemon:
         self.tree.publish(state.trusted)
         self.tree.publish(state.responder)
         _log.info(
-            "Found responder %s on %s", dev.id, dev.address.describe(), **fields(dev.id)
+            "Found responder %s on %s",
+            dev.id,
+            dev.address.describe(),
+            extra=fields(dev.id),
         )
 
     def _remove(self, dev: Device) -> None:
@@ -262,7 +265,7 @@ class Daemon:
         for obj in (state.responder, state.trusted):
             if obj is not None:
                 self.tree.unpublish(obj)
-        _log.info("Removed responder %s", dev.id, **fields(dev.id))
+        _log.info("Removed responder %s", dev.id, extra=fields(dev.id))
 
     def _update_associations(self, state: _State, announce: bool = True) -> None:
         dev = state.device
@@ -309,11 +312,11 @@ class Daemon:
         if state is None:
             return False
         if not self.policy.Enabled or not state.enabled:
-            _log.debug("Skipped attesting %s: disabled", ident, **fields(ident))
+            _log.debug("Skipped attesting %s: disabled", ident, extra=fields(ident))
             return False
         if not state.device.available:
             _log.debug(
-                "Skipped attesting %s: endpoint degraded", ident, **fields(ident)
+                "Skipped attesting %s: endpoint degraded", ident, extra=fields(ident)
             )
             return False
         if state.attesting:
@@ -323,7 +326,7 @@ class Daemon:
         state.again = False
         assert state.responder is not None
         state.responder.set(RESPONDER_IFACE, "Attesting", True)
-        _log.debug("Attesting %s (%s)", ident, reason, **fields(ident))
+        _log.debug("Attesting %s (%s)", ident, reason, extra=fields(ident))
         job = self._job(state)
         gen = state.generation
         future = self._pool.submit(self._run_attest, state, job)
@@ -362,7 +365,7 @@ class Daemon:
                 "BUG: %s raised for %s",
                 what,
                 job["device"].id,
-                **fields(job["device"].id),
+                extra=fields(job["device"].id),
             )
             return Outcome.failed("INTERNAL", f"internal error: {type(exc).__name__}")
 
@@ -411,7 +414,7 @@ class Daemon:
                 "Attested %s with SPDM %s",
                 ident,
                 version_name(outcome.version),
-                **fields(ident),
+                extra=fields(ident),
             )
         elif outcome.unreachable:
             _log.warning(
@@ -419,7 +422,7 @@ class Daemon:
                 ident,
                 outcome.step,
                 outcome.reason,
-                **fields(ident, outcome.step, outcome.reason),
+                extra=fields(ident, outcome.step, outcome.reason),
             )
         else:
             _log.warning(
@@ -427,7 +430,7 @@ class Daemon:
                 ident,
                 outcome.step,
                 outcome.reason,
-                **fields(ident, outcome.step, outcome.reason),
+                extra=fields(ident, outcome.step, outcome.reason),
             )
 
     def _publish_cert(self, state: _State, slot: int, certificates: list[Any]) -> None:
@@ -454,7 +457,9 @@ class Daemon:
         try:
             self._save_disabled()
         except OSError as exc:
-            _log.error("Failed to save responder settings: %s", exc, **fields(ident))
+            _log.error(
+                "Failed to save responder settings: %s", exc, extra=fields(ident)
+            )
         if enabled and not was:
             self.schedule(ident, "enabled")
 
@@ -466,7 +471,7 @@ class Daemon:
             raise dbuserrors.NotAllowed(dbuserrors.TEXT_POLICY_DISABLED)
         if not state.enabled:
             raise dbuserrors.NotAllowed(dbuserrors.TEXT_RESPONDER_DISABLED)
-        _log.info("Re-attesting %s on request", ident, **fields(ident))
+        _log.info("Re-attesting %s on request", ident, extra=fields(ident))
         if not self.schedule(ident, "request"):
             raise dbuserrors.Unavailable("Endpoint is not available")
 
@@ -529,7 +534,7 @@ class Daemon:
                 ident,
                 outcome.step,
                 outcome.reason,
-                **fields(ident, outcome.step, outcome.reason),
+                extra=fields(ident, outcome.step, outcome.reason),
             )
             error(
                 dbuserrors.device_failure(
@@ -547,7 +552,7 @@ class Daemon:
         ):
             self._publish_cert(state, args.slot, outcome.cert_chain.certificates)
         hash_name, sign_name = algorithm_names(outcome.hash_algo, outcome.asym_algo)
-        _log.info("Sent signed measurements of %s", ident, **fields(ident))
+        _log.info("Sent signed measurements of %s", ident, extra=fields(ident))
         reply(
             dbus.ObjectPath(cert_path),
             hash_name,
