@@ -29,7 +29,7 @@ from spdmd.errors import (
     SpdmError,
     UnexpectedResponse,
 )
-from spdmd.spdm.constants import RESPONSE_FOR_REQUEST, Code
+from spdmd.spdm.constants import RESPONSE_FOR_REQUEST, Code, ErrorCode
 from spdmd.spdm.messages._base import HEADER_SIZE, Message, error_name
 from spdmd.spdm.messages._identity import (
     Certificate,
@@ -112,6 +112,22 @@ REQUEST_CLASSES: dict[Code, type[Message]] = {
 }
 
 
+# What an ERROR means for the person reading the result (DSP0274 section
+# 10.14, error code table).
+_ERROR_HINTS: dict[int, str] = {
+    ErrorCode.INVALID_REQUEST: "the device found a field of the request invalid",
+    ErrorCode.BUSY: "the device stayed busy",
+    ErrorCode.UNEXPECTED_REQUEST: "the device did not expect this request at this point of the flow",
+    ErrorCode.UNSPECIFIED: "the device failed without saying why",
+    ErrorCode.UNSUPPORTED_REQUEST: "the device does not support this request",
+    ErrorCode.VERSION_MISMATCH: "the device rejects the SPDM version byte of the request",
+    ErrorCode.RESPONSE_NOT_READY: "the device was not ready",
+    ErrorCode.REQUEST_RESYNCH: "the device asked to start again from GET_VERSION",
+    ErrorCode.LARGE_RESPONSE: "the response needs chunked transfer (CHUNK_CAP), which this requester does not support",
+    ErrorCode.RESPONSE_TOO_LARGE: "the response exceeds the size this requester accepts",
+}
+
+
 def _as_code(code: int) -> Code | None:
     try:
         return Code(code)
@@ -153,14 +169,15 @@ def decode_response(
         except SpdmError as exc:
             exc.step = step
             raise
-        err_step = step
+        hint = _ERROR_HINTS.get(err.error_code)
         raise ErrorResponse(
-            f"{step} answered with ERROR {error_name(err.error_code)} (0x{err.error_code:02x}), data 0x{err.error_data:02x}",
+            f"{step} answered with ERROR {error_name(err.error_code)} (0x{err.error_code:02x}), data 0x{err.error_data:02x}"
+            + (f": {hint}" if hint else ""),
             request_code=request_code,
             error_code=err.error_code,
             error_data=err.error_data,
             extended=err.extended,
-            step=err_step,
+            step=step,
         )
     code = _as_code(request_code)
     expected = RESPONSE_FOR_REQUEST.get(code) if code is not None else None
