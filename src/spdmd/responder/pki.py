@@ -64,15 +64,20 @@ DEFAULT_NOT_AFTER = _dt.datetime(2060, 1, 1, tzinfo=_dt.UTC)
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
-_CURVES = {
-    "secp256r1": ec.SECP256R1,
-    "secp384r1": ec.SECP384R1,
-    "secp521r1": ec.SECP521R1,
+_CURVES: dict[str, ec.EllipticCurve] = {
+    "secp256r1": ec.SECP256R1(),
+    "secp384r1": ec.SECP384R1(),
+    "secp521r1": ec.SECP521R1(),
 }
 # Certificate signatures use SHA-2 of the negotiated hash's size: X.509
 # signature OIDs for RSA with SHA-3 are not universally supported, and the
 # certificate hash is independent of SPDM's BaseHashAlgo.
-_CERT_HASH_BY_SIZE = {32: hashes.SHA256, 48: hashes.SHA384, 64: hashes.SHA512}
+_CertHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+_CERT_HASH_BY_SIZE: dict[int, _CertHash] = {
+    32: hashes.SHA256(),
+    48: hashes.SHA384(),
+    64: hashes.SHA512(),
+}
 
 
 @functools.cache
@@ -83,7 +88,7 @@ def private_key(asym_algo: int, label: str = "leaf") -> PrivateKey:
     if info.key_type == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=info.key_bits)
     if info.key_type == "ec":
-        return ec.generate_private_key(_CURVES[info.curve]())
+        return ec.generate_private_key(_CURVES[info.curve])
     return ed25519.Ed25519PrivateKey.generate()
 
 
@@ -119,8 +124,8 @@ def _spdm_extension_hardware_identity() -> bytes:
     return _der(0x30, entry)
 
 
-def _cert_hash(hash_algo: int) -> hashes.HashAlgorithm:
-    return _CERT_HASH_BY_SIZE[HASH_ALGOS[HashAlgo(hash_algo)].size]()
+def _cert_hash(hash_algo: int) -> _CertHash:
+    return _CERT_HASH_BY_SIZE[HASH_ALGOS[HashAlgo(hash_algo)].size]
 
 
 def _sign(

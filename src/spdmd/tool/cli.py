@@ -25,7 +25,7 @@ import base64
 import importlib
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from spdmd.errors import SpdmError, TransportError, UsageError
@@ -108,7 +108,7 @@ def _versions(text: str) -> frozenset[int]:
     return found
 
 
-def _algo_mask(table: dict[str, int], kind: str):
+def _algo_mask(table: Mapping[str, int], kind: str):
     lookup = {name.upper(): bit for name, bit in table.items()}
     short = sorted(
         name for name in table if not name.startswith("TPM_ALG") and " " not in name
