@@ -257,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     meas = sub.add_parser(
         "measurements",
-        help="attest and read signed measurements",
-        description="Attest the device, then read measurement blocks with a signature over them and verify it.",
+        help="verify the chain, then read measurements signed with its leaf key",
+        description="Verify the certificate chain, then read measurement blocks with a signature over them and verify that signature with the leaf key.",
     )
     _connection_options(meas)
     meas.add_argument(
