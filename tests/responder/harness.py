@@ -61,7 +61,7 @@ class LocalTransport:
         pass
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def emulator_config(
     asym: int = int(AsymAlgo.ECDSA_P384),
     hash_algo: int = int(HashAlgo.SHA_384),
@@ -76,7 +76,7 @@ def emulator_config(
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trusted_roots(
     asym: int, hash_algo: int = int(HashAlgo.SHA_384), slot_count: int = 1
 ) -> TrustStore:
@@ -86,11 +86,11 @@ def trusted_roots(
     from cryptography import x509
 
     roots = {
-        cred.der_chain[0]
-        for creds in config.slots.values()
-        for cred in creds.values()
+        cred.der_chain[0] for creds in config.slots.values() for cred in creds.values()
     }
-    return TrustStore.from_certificates([x509.load_der_x509_certificate(r) for r in roots])
+    return TrustStore.from_certificates(
+        [x509.load_der_x509_certificate(r) for r in roots]
+    )
 
 
 def requester_config(
@@ -99,13 +99,13 @@ def requester_config(
     hash_algo: int = int(HashAlgo.SHA_384),
     **overrides,
 ) -> RequesterConfig:
-    options = dict(
-        trust=trusted_roots(asym, hash_algo),
-        asym_algos=asym,
-        hash_algos=hash_algo,
-        round_trip=0.2,
-        deadline=10.0,
-    )
+    options = {
+        "trust": trusted_roots(asym, hash_algo),
+        "asym_algos": asym,
+        "hash_algos": hash_algo,
+        "round_trip": 0.2,
+        "deadline": 10.0,
+    }
     if version is not None:
         options["versions"] = frozenset({version})
     options.update(overrides)

@@ -5,11 +5,6 @@ test_emulator_sockets.py)."""
 from __future__ import annotations
 
 import pytest
-
-from spdmd.attest import attest, get_signed_measurements
-from spdmd.responder.responder import Responder
-from spdmd.spdm import crypto
-from spdmd.spdm.constants import ASYM_ALGOS, HASH_ALGOS, AsymAlgo
 from tests.responder.harness import (
     ASYMS,
     HASHES,
@@ -22,6 +17,11 @@ from tests.responder.harness import (
     vid,
 )
 
+from spdmd.attest import attest, get_signed_measurements
+from spdmd.responder.responder import Responder
+from spdmd.spdm import crypto
+from spdmd.spdm.constants import ASYM_ALGOS, HASH_ALGOS, AsymAlgo
+
 CASES = [
     pytest.param(v, a, h, id=f"{vid(v)}-{ASYM_ALGOS[a].name}-{HASH_ALGOS[h].name}")
     for v in VERSIONS
@@ -32,7 +32,9 @@ CASES = [
 
 def run(fn, version, asym, hash_algo, **kwargs):
     clock = FakeClock()
-    transport = LocalTransport(Responder(emulator_config(int(asym), int(hash_algo))), clock)
+    transport = LocalTransport(
+        Responder(emulator_config(int(asym), int(hash_algo))), clock
+    )
     config = requester_config(version, int(asym), int(hash_algo))
     return fn(transport, config, clock=clock, sleep=clock.sleep, **kwargs)
 
@@ -46,7 +48,11 @@ def test_attest_every_version_and_algorithm_pair(version, asym, hash_algo):
         assert result.status == "Failed"
         assert result.step == "NEGOTIATE_ALGORITHMS"
         return
-    assert (result.status, result.step, result.reason) == ("Success", None, result.reason)
+    assert (result.status, result.step, result.reason) == (
+        "Success",
+        None,
+        result.reason,
+    )
     assert result.version == version
     assert result.asym_algo == asym
     assert result.hash_algo == hash_algo

@@ -9,13 +9,6 @@ import threading
 import time
 
 import pytest
-
-from spdmd.attest import attest, get_signed_measurements
-from spdmd.responder.responder import Responder
-from spdmd.responder.server import ResponderServer, start_servers, stop_servers
-from spdmd.spdm.constants import AsymAlgo, HashAlgo
-from spdmd.transport import emu
-from spdmd.transport.base import open_transport
 from tests.responder.harness import (
     MEASUREMENT_INDICES,
     VERSIONS,
@@ -24,16 +17,34 @@ from tests.responder.harness import (
     vid,
 )
 
+from spdmd.attest import attest, get_signed_measurements
+from spdmd.responder.responder import Responder
+from spdmd.responder.server import ResponderServer, start_servers, stop_servers
+from spdmd.spdm.constants import AsymAlgo, HashAlgo
+from spdmd.transport import emu
+from spdmd.transport.base import open_transport
+
 KINDS = {"tcp": "tcp", "emu-mctp": "emu", "emu-tcp": "emu", "emu-none": "emu"}
 PAIRS = [
-    pytest.param(int(AsymAlgo.ECDSA_P384), int(HashAlgo.SHA_384), id="ECDSA_P384-SHA_384"),
-    pytest.param(int(AsymAlgo.RSAPSS_2048), int(HashAlgo.SHA_256), id="RSAPSS_2048-SHA_256"),
-    pytest.param(int(AsymAlgo.RSASSA_3072), int(HashAlgo.SHA3_384), id="RSASSA_3072-SHA3_384"),
+    pytest.param(
+        int(AsymAlgo.ECDSA_P384), int(HashAlgo.SHA_384), id="ECDSA_P384-SHA_384"
+    ),
+    pytest.param(
+        int(AsymAlgo.RSAPSS_2048), int(HashAlgo.SHA_256), id="RSAPSS_2048-SHA_256"
+    ),
+    pytest.param(
+        int(AsymAlgo.RSASSA_3072), int(HashAlgo.SHA3_384), id="RSASSA_3072-SHA3_384"
+    ),
     pytest.param(int(AsymAlgo.ED25519), int(HashAlgo.SHA_512), id="ED25519-SHA_512"),
 ]
 
 
-def serve(faults=(), asym=int(AsymAlgo.ECDSA_P384), hash_algo=int(HashAlgo.SHA_384), framing="tcp"):
+def serve(
+    faults=(),
+    asym=int(AsymAlgo.ECDSA_P384),
+    hash_algo=int(HashAlgo.SHA_384),
+    framing="tcp",
+):
     config = emulator_config(asym, hash_algo, tuple(faults))
     return ResponderServer(Responder(config), framing=framing).start()
 
@@ -59,7 +70,9 @@ def test_attest_and_measure_over_each_framing(kind, version, asym, hash_algo):
             assert (result.status, result.step) == ("Success", None), result.reason
             assert result.version == version
             measured = get_signed_measurements(transport, config)
-            assert (measured.status, measured.step) == ("Success", None), measured.reason
+            assert (measured.status, measured.step) == ("Success", None), (
+                measured.reason
+            )
             assert [b.index for b in measured.blocks] == MEASUREMENT_INDICES
         finally:
             transport.close()
@@ -74,7 +87,11 @@ def test_attest_and_measure_over_each_framing(kind, version, asym, hash_algo):
         pytest.param(("untrusted_root",), "CERTIFICATE_CHAIN", id="untrusted_root"),
         pytest.param(("silent",), "GET_VERSION", id="silent"),
         pytest.param(("slow=1.5@CHALLENGE",), "CHALLENGE", id="slow-challenge"),
-        pytest.param(("truncate=3@GET_CERTIFICATE",), "GET_CERTIFICATE", id="truncated-certificate"),
+        pytest.param(
+            ("truncate=3@GET_CERTIFICATE",),
+            "GET_CERTIFICATE",
+            id="truncated-certificate",
+        ),
     ],
 )
 @pytest.mark.parametrize("kind", ["tcp", "emu-mctp"])
@@ -111,7 +128,9 @@ def test_server_survives_abrupt_disconnects_and_continue():
     server = serve(framing="emu")
     try:
         raw = socket.create_connection(("127.0.0.1", server.port))
-        raw.sendall(emu.encode_message(emu.Command.NORMAL, emu.PayloadMode.MCTP, b"\x05\x10"))
+        raw.sendall(
+            emu.encode_message(emu.Command.NORMAL, emu.PayloadMode.MCTP, b"\x05\x10")
+        )
         raw.close()
         socket.create_connection(("127.0.0.1", server.port)).close()
         first = open_transport("emu-mctp", port=server.port)
@@ -127,7 +146,9 @@ def test_server_survives_abrupt_disconnects_and_continue():
 
 def test_shutdown_stops_a_server_that_honours_it():
     config = emulator_config()
-    server = ResponderServer(Responder(config), framing="emu", exit_on_shutdown=True).start()
+    server = ResponderServer(
+        Responder(config), framing="emu", exit_on_shutdown=True
+    ).start()
     transport = open_transport("emu-none", port=server.port)
     transport.shutdown()
     assert server.wait(5)
@@ -142,7 +163,11 @@ def test_payload_mode_restriction_refuses_other_modes():
     try:
         transport = open_transport("emu-tcp", port=server.port)
         result = attest(transport, requester_config())
-        assert (result.status, result.step, result.unreachable) == ("Failed", "TRANSPORT", True)
+        assert (result.status, result.step, result.unreachable) == (
+            "Failed",
+            "TRANSPORT",
+            True,
+        )
         transport.close()
     finally:
         server.stop()
@@ -163,7 +188,10 @@ def test_many_devices_from_one_process_attested_concurrently():
         transport.close()
 
     try:
-        threads = [threading.Thread(target=run, args=(i, s.port)) for i, s in enumerate(servers)]
+        threads = [
+            threading.Thread(target=run, args=(i, s.port))
+            for i, s in enumerate(servers)
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -9,13 +9,13 @@ import subprocess
 import sys
 
 import pytest
+from tests.responder.harness import requester_config
 
 from spdmd.attest import attest, get_signed_measurements
 from spdmd.responder import pki
 from spdmd.spdm.certs import TrustStore
 from spdmd.spdm.constants import AsymAlgo, HashAlgo
 from spdmd.transport.base import open_transport
-from tests.responder.harness import requester_config
 
 CLI = [sys.executable, "-m", "spdmd.responder.cli"]
 
@@ -32,7 +32,9 @@ class Child:
         match = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
         if match is None:
             self.proc.kill()
-            raise AssertionError(f"unexpected first line {line!r}: {self.proc.stderr.read()}")
+            raise AssertionError(
+                f"unexpected first line {line!r}: {self.proc.stderr.read()}"
+            )
         self.port = int(match.group(1))
 
     def stop(self) -> int:
@@ -71,7 +73,16 @@ def config_for(root, **overrides):
 def test_good_device_with_written_root_attests_and_stops_cleanly(child, tmp_path):
     """--write-root gives the anchor spdmtool needs; SIGTERM exits 0."""
     root = tmp_path / "root.pem"
-    device = child("--transport", "tcp", "--asym", "ECDSA_P256", "--hash", "SHA_256", "--write-root", str(root))
+    device = child(
+        "--transport",
+        "tcp",
+        "--asym",
+        "ECDSA_P256",
+        "--hash",
+        "SHA_256",
+        "--write-root",
+        str(root),
+    )
     transport = open_transport("tcp", port=device.port)
     result = attest(transport, config_for(root))
     transport.close()
@@ -81,7 +92,16 @@ def test_good_device_with_written_root_attests_and_stops_cleanly(child, tmp_path
 
 def test_wrong_key_device_fails_challenge(child, tmp_path):
     root = tmp_path / "root.pem"
-    device = child("--asym", "ECDSA_P256", "--hash", "SHA_256", "--fault", "wrong_key", "--write-root", str(root))
+    device = child(
+        "--asym",
+        "ECDSA_P256",
+        "--hash",
+        "SHA_256",
+        "--fault",
+        "wrong_key",
+        "--write-root",
+        str(root),
+    )
     transport = open_transport("emu-mctp", port=device.port)
     result = attest(transport, config_for(root))
     transport.close()
@@ -91,8 +111,14 @@ def test_wrong_key_device_fails_challenge(child, tmp_path):
 def test_faults_comma_separated_and_measurements(child, tmp_path):
     root = tmp_path / "root.pem"
     device = child(
-        "--asym", "ECDSA_P256", "--hash", "SHA_256", "--write-root", str(root),
-        "--fault", "busy=1@GET_DIGESTS,error=UNSPECIFIED@GET_MEASUREMENTS",
+        "--asym",
+        "ECDSA_P256",
+        "--hash",
+        "SHA_256",
+        "--write-root",
+        str(root),
+        "--fault",
+        "busy=1@GET_DIGESTS,error=UNSPECIFIED@GET_MEASUREMENTS",
     )
     transport = open_transport("emu-none", port=device.port)
     assert attest(transport, config_for(root)).ok
@@ -102,13 +128,23 @@ def test_faults_comma_separated_and_measurements(child, tmp_path):
 
 
 def test_loaded_chain_and_key_are_served(child, tmp_path):
-    own = pki.generate_pki(AsymAlgo.ECDSA_P256, HashAlgo.SHA_256, name="customer device")
+    own = pki.generate_pki(
+        AsymAlgo.ECDSA_P256, HashAlgo.SHA_256, name="customer device"
+    )
     own.write_chain(tmp_path / "chain.pem")
     own.write_key(tmp_path / "key.pem")
     own.write_root(tmp_path / "root.pem")
     device = child(
-        "--transport", "tcp", "--asym", "ECDSA_P256", "--hash", "SHA_256",
-        "--cert-chain", str(tmp_path / "chain.pem"), "--key", str(tmp_path / "key.pem"),
+        "--transport",
+        "tcp",
+        "--asym",
+        "ECDSA_P256",
+        "--hash",
+        "SHA_256",
+        "--cert-chain",
+        str(tmp_path / "chain.pem"),
+        "--key",
+        str(tmp_path / "key.pem"),
     )
     transport = open_transport("tcp", port=device.port)
     result = attest(transport, config_for(tmp_path / "root.pem"))
@@ -128,14 +164,20 @@ def test_shutdown_ends_the_process_with_status_0(child):
     "args, text",
     [
         pytest.param(["--fault", "bogus"], "unknown fault 'bogus'", id="bad-fault"),
-        pytest.param(["--versions", "1.7"], "unsupported SPDM version", id="bad-version"),
-        pytest.param(["--asym", "DSA"], "unknown signing algorithm 'DSA'", id="bad-asym"),
+        pytest.param(
+            ["--versions", "1.7"], "unsupported SPDM version", id="bad-version"
+        ),
+        pytest.param(
+            ["--asym", "DSA"], "unknown signing algorithm 'DSA'", id="bad-asym"
+        ),
         pytest.param(["--slot-count", "9"], "out of range 1..8", id="bad-slots"),
         pytest.param(["--key", "/nonexistent"], "go together", id="key-without-chain"),
     ],
 )
 def test_usage_errors_exit_2(args, text):
-    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 2
     assert text in proc.stderr
 
@@ -149,7 +191,10 @@ def test_port_in_use_exits_3():
         port = busy.getsockname()[1]
         proc = subprocess.run(
             [*CLI, "--asym", "ECDSA_P256", "--port", str(port)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     assert proc.returncode == 3
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import threading
 
+from tests.responder.harness import (
+    MEASUREMENT_INDICES,
+    emulator_config,
+    requester_config,
+)
+from tests.transport.mctp_standin import StandInKernel
+
 from spdmd.attest import attest, get_signed_measurements
 from spdmd.responder.responder import Responder
 from spdmd.responder.server import serve_mctp
 from spdmd.transport import mctp
-from tests.responder.harness import MEASUREMENT_INDICES, emulator_config, requester_config
-from tests.transport.mctp_standin import StandInKernel
 
 REQUESTER_EID, RESPONDER_EID, NET = 8, 20, 1
 
@@ -27,7 +32,11 @@ class Link:
         self.thread = threading.Thread(
             target=serve_mctp,
             args=(Responder(emulator_config(faults=faults)),),
-            kwargs=dict(stop=self.stop, sock=self.responder.sock, libc=self.responder),
+            kwargs={
+                "stop": self.stop,
+                "sock": self.responder.sock,
+                "libc": self.responder,
+            },
             daemon=True,
         )
         self.thread.start()
@@ -36,7 +45,10 @@ class Link:
         # The kernel gives the responder the requester's EID and the
         # allocated tag with TO set.
         self.responder.deliver(
-            sent.data, net=NET, eid=REQUESTER_EID, tag=kernel.last_tag | mctp.MCTP_TAG_OWNER
+            sent.data,
+            net=NET,
+            eid=REQUESTER_EID,
+            tag=kernel.last_tag | mctp.MCTP_TAG_OWNER,
         )
 
     def _to_requester(self, kernel, sent):
@@ -70,7 +82,9 @@ def test_attest_and_measure_over_linked_mctp_standins():
     # Every reply went back to the requester with TO clear and its tag.
     requests = link.requester.sent
     assert len(link.replies) == len(requests)
-    assert all(r.eid == REQUESTER_EID and r.net == NET and r.type == 5 for r in link.replies)
+    assert all(
+        r.eid == REQUESTER_EID and r.net == NET and r.type == 5 for r in link.replies
+    )
     assert all(not r.tag & mctp.MCTP_TAG_OWNER for r in link.replies)
 
 
@@ -78,7 +92,11 @@ def test_silent_mctp_endpoint_fails_and_others_are_unaffected():
     silent, good = Link(("silent",)), Link()
     try:
         result = attest(silent.transport(), requester_config(deadline=2.0))
-        assert (result.status, result.step, result.unreachable) == ("Failed", "GET_VERSION", True)
+        assert (result.status, result.step, result.unreachable) == (
+            "Failed",
+            "GET_VERSION",
+            True,
+        )
         assert attest(good.transport(), requester_config()).ok
     finally:
         silent.close()
@@ -90,7 +108,9 @@ def test_responder_ignores_messages_that_are_not_requests():
     try:
         # A reply-shaped message (TO clear) and a secured-type message.
         link.responder.deliver(b"\x10\x84\x00\x00", net=NET, eid=REQUESTER_EID, tag=0)
-        link.responder.deliver(b"\x10\x84\x00\x00", net=NET, eid=REQUESTER_EID, type=6, tag=8)
+        link.responder.deliver(
+            b"\x10\x84\x00\x00", net=NET, eid=REQUESTER_EID, type=6, tag=8
+        )
         assert attest(link.transport(), requester_config()).ok
         assert len(link.replies) == len(link.requester.sent)
     finally:

@@ -5,14 +5,6 @@ the request order, chunked certificates, slots, and fault parsing."""
 from __future__ import annotations
 
 import pytest
-
-from spdmd.attest import attest
-from spdmd.errors import UsageError
-from spdmd.responder.faults import Faults
-from spdmd.responder.responder import Responder
-from spdmd.spdm import certs, crypto
-from spdmd.spdm import messages as m
-from spdmd.spdm.constants import AsymAlgo, ErrorCode, HashAlgo
 from tests.responder.harness import (
     FakeClock,
     LocalTransport,
@@ -21,13 +13,23 @@ from tests.responder.harness import (
     trusted_roots,
 )
 
+from spdmd.attest import attest
+from spdmd.errors import UsageError
+from spdmd.responder.faults import Faults
+from spdmd.responder.responder import Responder
+from spdmd.spdm import certs, crypto
+from spdmd.spdm import messages as m
+from spdmd.spdm.constants import AsymAlgo, ErrorCode, HashAlgo
+
 P384, SHA384 = int(AsymAlgo.ECDSA_P384), int(HashAlgo.SHA_384)
 
 
 def negotiated(version=0x12, **config):
     responder = Responder(emulator_config(**config))
     assert responder.handle(m.GetVersion().encode())[1] == 0x04
-    caps = m.GetCapabilities(version=version, data_transfer_size=4096, max_spdm_msg_size=4096)
+    caps = m.GetCapabilities(
+        version=version, data_transfer_size=4096, max_spdm_msg_size=4096
+    )
     assert responder.handle(caps.encode())[1] == 0x61
     algos = m.NegotiateAlgorithms(version=version, base_asym=P384, base_hash=SHA384)
     assert responder.handle(algos.encode())[1] == 0x63
@@ -39,23 +41,37 @@ def error(version, code, data=0):
 
 
 def test_requests_before_get_version_get_version_mismatch():
-    assert Responder(emulator_config()).handle(bytes.fromhex("10810000")) == bytes.fromhex("107f4100")
+    assert Responder(emulator_config()).handle(
+        bytes.fromhex("10810000")
+    ) == bytes.fromhex("107f4100")
 
 
 def test_get_version_in_another_version_gets_version_mismatch():
-    assert Responder(emulator_config()).handle(bytes.fromhex("11840000")) == bytes.fromhex("107f4100")
+    assert Responder(emulator_config()).handle(
+        bytes.fromhex("11840000")
+    ) == bytes.fromhex("107f4100")
 
 
 def test_version_lists_every_configured_version():
     response = Responder(emulator_config()).handle(bytes.fromhex("10840000"))
-    assert response == bytes.fromhex("10040000 0004 0010 0011 0012 0013".replace(" ", ""))
+    assert response == bytes.fromhex(
+        "10040000 0004 0010 0011 0012 0013".replace(" ", "")
+    )
 
 
 @pytest.mark.parametrize(
     "sequence, expected",
     [
-        pytest.param(["10840000", "10e30000"], error(0x10, ErrorCode.UNEXPECTED_REQUEST), id="algorithms-before-capabilities"),
-        pytest.param(["10840000", "10810000"], error(0x10, ErrorCode.UNEXPECTED_REQUEST), id="digests-before-capabilities"),
+        pytest.param(
+            ["10840000", "10e30000"],
+            error(0x10, ErrorCode.UNEXPECTED_REQUEST),
+            id="algorithms-before-capabilities",
+        ),
+        pytest.param(
+            ["10840000", "10810000"],
+            error(0x10, ErrorCode.UNEXPECTED_REQUEST),
+            id="digests-before-capabilities",
+        ),
     ],
 )
 def test_out_of_order_requests_get_unexpected_request(sequence, expected):
@@ -67,16 +83,22 @@ def test_out_of_order_requests_get_unexpected_request(sequence, expected):
 
 def test_capabilities_twice_is_unexpected():
     responder = negotiated()
-    caps = m.GetCapabilities(version=0x12, data_transfer_size=4096, max_spdm_msg_size=4096)
+    caps = m.GetCapabilities(
+        version=0x12, data_transfer_size=4096, max_spdm_msg_size=4096
+    )
     assert responder.handle(caps.encode()) == error(0x12, ErrorCode.UNEXPECTED_REQUEST)
 
 
 def test_wrong_version_after_negotiation_is_version_mismatch():
-    assert negotiated(0x12).handle(bytes.fromhex("11810000")) == error(0x12, ErrorCode.VERSION_MISMATCH)
+    assert negotiated(0x12).handle(bytes.fromhex("11810000")) == error(
+        0x12, ErrorCode.VERSION_MISMATCH
+    )
 
 
 def test_unknown_request_is_unsupported_and_named():
-    assert negotiated().handle(bytes.fromhex("12ee0000")) == error(0x12, ErrorCode.UNSUPPORTED_REQUEST, 0xEE)
+    assert negotiated().handle(bytes.fromhex("12ee0000")) == error(
+        0x12, ErrorCode.UNSUPPORTED_REQUEST, 0xEE
+    )
 
 
 @pytest.mark.parametrize("index", [5, 0x0F, 0x12, 0xFC])
@@ -86,7 +108,9 @@ def test_nonexistent_measurement_index_is_invalid_request(index):
 
 
 def test_measurement_count_operation():
-    response = m.Measurements.decode(negotiated().handle(m.GetMeasurements(version=0x12).encode()))
+    response = m.Measurements.decode(
+        negotiated().handle(m.GetMeasurements(version=0x12).encode())
+    )
     assert (response.total_count, response.blocks) == (8, ())
 
 
@@ -105,7 +129,9 @@ def test_certificate_in_portions_of_any_length(length):
     while True:
         request = m.GetCertificate(version=0x12, slot=0, offset=offset, length=length)
         portion = m.Certificate.decode(responder.handle(request.encode()), version=0x12)
-        assert len(portion.portion) == min(length, 0x400, len(portion.portion) + portion.remainder_length)
+        assert len(portion.portion) == min(
+            length, 0x400, len(portion.portion) + portion.remainder_length
+        )
         chain += portion.portion
         offset += len(portion.portion)
         if not portion.remainder_length:
@@ -129,7 +155,9 @@ def test_unprovisioned_slot_is_invalid():
 def test_each_slot_has_its_own_chain_and_key():
     config = emulator_config(slot_count=3)
     responder = negotiated(slot_count=3)
-    digests = m.Digests.decode(responder.handle(m.GetDigests(version=0x12).encode()), hash_size=48)
+    digests = m.Digests.decode(
+        responder.handle(m.GetDigests(version=0x12).encode()), hash_size=48
+    )
     assert digests.slot_mask == 0b111
     assert len(set(digests.digests)) == 3
     for slot in range(3):
@@ -150,20 +178,31 @@ def test_challenge_with_measurement_summary_hash():
     responder = negotiated()
     request = m.Challenge(version=0x12, slot=0, summary_type=0xFF, nonce=bytes(32))
     auth = m.ChallengeAuth.decode(
-        responder.handle(request.encode()), hash_size=48, signature_size=96, summary_hash_size=48
+        responder.handle(request.encode()),
+        hash_size=48,
+        signature_size=96,
+        summary_hash_size=48,
     )
-    assert len(auth.measurement_summary_hash) == 48 and any(auth.measurement_summary_hash)
+    assert len(auth.measurement_summary_hash) == 48 and any(
+        auth.measurement_summary_hash
+    )
 
 
 def test_respond_if_ready_without_a_pending_request_is_unexpected():
-    assert negotiated().handle(bytes.fromhex("12ff8300")) == error(0x12, ErrorCode.UNEXPECTED_REQUEST)
+    assert negotiated().handle(bytes.fromhex("12ff8300")) == error(
+        0x12, ErrorCode.UNEXPECTED_REQUEST
+    )
 
 
 def test_respond_if_ready_with_the_wrong_token_is_invalid():
     responder = negotiated(faults=("not_ready=1@GET_DIGESTS",))
-    not_ready = m.ErrorMessage.decode(responder.handle(m.GetDigests(version=0x12).encode())).not_ready
+    not_ready = m.ErrorMessage.decode(
+        responder.handle(m.GetDigests(version=0x12).encode())
+    ).not_ready
     assert (not_ready.request_code, not_ready.rdtm > 1) == (0x81, True)
-    wrong = m.RespondIfReady(version=0x12, request_code=0x81, token=not_ready.token ^ 0xFF)
+    wrong = m.RespondIfReady(
+        version=0x12, request_code=0x81, token=not_ready.token ^ 0xFF
+    )
     assert responder.handle(wrong.encode()) == error(0x12, ErrorCode.INVALID_REQUEST)
     right = m.RespondIfReady(version=0x12, request_code=0x81, token=not_ready.token)
     assert responder.handle(right.encode())[1] == 0x01
@@ -173,18 +212,48 @@ def test_respond_if_ready_with_the_wrong_token_is_invalid():
     "specs, expected",
     [
         pytest.param(["wrong_key"], Faults(wrong_key=True), id="flag"),
-        pytest.param(["busy=3@CHALLENGE"], Faults(busy=3, busy_step="CHALLENGE"), id="busy"),
+        pytest.param(
+            ["busy=3@CHALLENGE"], Faults(busy=3, busy_step="CHALLENGE"), id="busy"
+        ),
         pytest.param(["busy=2"], Faults(busy=2), id="busy-any"),
-        pytest.param(["not_ready=2@get_measurements"], Faults(not_ready=2, not_ready_step="GET_MEASUREMENTS"), id="not-ready"),
+        pytest.param(
+            ["not_ready=2@get_measurements"],
+            Faults(not_ready=2, not_ready_step="GET_MEASUREMENTS"),
+            id="not-ready",
+        ),
         pytest.param(["silent"], Faults(silent_all=True), id="silent"),
-        pytest.param(["silent@CHALLENGE"], Faults(silent_from="CHALLENGE"), id="silent-from"),
-        pytest.param(["silent_only@GET_MEASUREMENTS"], Faults(silent_only="GET_MEASUREMENTS"), id="silent-only"),
-        pytest.param(["slow=2.5@CHALLENGE"], Faults(slow=2.5, slow_step="CHALLENGE"), id="slow"),
-        pytest.param(["truncate=4@GET_DIGESTS"], Faults(truncate=4, truncate_step="GET_DIGESTS"), id="truncate"),
-        pytest.param(["oversize=9@CHALLENGE"], Faults(oversize=9, oversize_step="CHALLENGE"), id="oversize"),
+        pytest.param(
+            ["silent@CHALLENGE"], Faults(silent_from="CHALLENGE"), id="silent-from"
+        ),
+        pytest.param(
+            ["silent_only@GET_MEASUREMENTS"],
+            Faults(silent_only="GET_MEASUREMENTS"),
+            id="silent-only",
+        ),
+        pytest.param(
+            ["slow=2.5@CHALLENGE"], Faults(slow=2.5, slow_step="CHALLENGE"), id="slow"
+        ),
+        pytest.param(
+            ["truncate=4@GET_DIGESTS"],
+            Faults(truncate=4, truncate_step="GET_DIGESTS"),
+            id="truncate",
+        ),
+        pytest.param(
+            ["oversize=9@CHALLENGE"],
+            Faults(oversize=9, oversize_step="CHALLENGE"),
+            id="oversize",
+        ),
         pytest.param(["wrong_version"], Faults(wrong_version=True), id="wrong-version"),
-        pytest.param(["error=UNSPECIFIED@GET_MEASUREMENTS"], Faults(error_code=5, error_step="GET_MEASUREMENTS"), id="error-name"),
-        pytest.param(["error=0x44@CHALLENGE"], Faults(error_code=0x44, error_step="CHALLENGE"), id="error-number"),
+        pytest.param(
+            ["error=UNSPECIFIED@GET_MEASUREMENTS"],
+            Faults(error_code=5, error_step="GET_MEASUREMENTS"),
+            id="error-name",
+        ),
+        pytest.param(
+            ["error=0x44@CHALLENGE"],
+            Faults(error_code=0x44, error_step="CHALLENGE"),
+            id="error-number",
+        ),
     ],
 )
 def test_fault_parsing(specs, expected):
@@ -197,9 +266,15 @@ def test_fault_parsing(specs, expected):
         pytest.param("bogus", "unknown fault 'bogus'", id="unknown"),
         pytest.param("busy=x", "is not valid", id="bad-number"),
         pytest.param("busy=1@NOPE", "is not a request name", id="bad-step"),
-        pytest.param("wrong_key@CHALLENGE", "takes no value or step", id="flag-with-step"),
+        pytest.param(
+            "wrong_key@CHALLENGE", "takes no value or step", id="flag-with-step"
+        ),
         pytest.param("error=5", "needs a code and a step", id="error-without-step"),
-        pytest.param("not_ready=1@GET_VERSION", "not allowed for GET_VERSION", id="not-ready-version"),
+        pytest.param(
+            "not_ready=1@GET_VERSION",
+            "not allowed for GET_VERSION",
+            id="not-ready-version",
+        ),
         pytest.param("silent_only", "needs a step", id="silent-only-bare"),
     ],
 )

@@ -106,7 +106,7 @@ class StandInKernel:
 
     def sendto(
         self, fd: int, buf: bytes, length: int, flags: int, addr, addrlen: int
-    ) -> int:  # noqa: ANN001
+    ) -> int:
         raw = ctypes.string_at(ctypes.addressof(addr.contents), addrlen)
         family, _pad, net, eid, type_, tag, _pad1 = SOCKADDR.unpack(raw)
         if self.send_errno:
@@ -123,7 +123,7 @@ class StandInKernel:
             self.responder(self, sent)
         return length
 
-    def recvfrom(self, fd: int, buf, length: int, flags: int, addr, addrlen) -> int:  # noqa: ANN001
+    def recvfrom(self, fd: int, buf, length: int, flags: int, addr, addrlen) -> int:
         if not self._queue:
             ctypes.set_errno(errno.EAGAIN)
             return -1
@@ -135,7 +135,7 @@ class StandInKernel:
         addrlen.contents.value = len(source)
         return len(data) if flags & mctp.MSG_TRUNC else count
 
-    def ioctl(self, fd: int, request: int, arg) -> int:  # noqa: ANN001
+    def ioctl(self, fd: int, request: int, arg) -> int:
         ctl = arg.contents
         self.ioctls.append((request, ctl.peer_addr, ctl.tag))
         if request == mctp.SIOCMCTPALLOCTAG:
@@ -147,7 +147,7 @@ class StandInKernel:
         ctypes.set_errno(errno.ENOTTY)
         return -1
 
-    def bind(self, fd: int, addr, addrlen: int) -> int:  # noqa: ANN001
+    def bind(self, fd: int, addr, addrlen: int) -> int:
         raw = ctypes.string_at(ctypes.addressof(addr.contents), addrlen)
         _f, _p, net, eid, type_, _t, _p1 = SOCKADDR.unpack(raw)
         key = (net, eid, type_)

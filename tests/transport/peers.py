@@ -48,7 +48,7 @@ class ScriptedPeer:
                     self.script(conn)
                 except (OSError, ConnectionError):
                     pass
-                except BaseException as exc:  # surfaced by close()
+                except Exception as exc:  # noqa: BLE001 - re-raised by close()
                     self.errors.append(exc)
 
     def close(self) -> None:

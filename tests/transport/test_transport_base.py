@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from tests.transport.peers import ScriptedPeer
 
 from spdmd.errors import TransportError, UsageError
 from spdmd.transport.base import Transport, open_transport
 from spdmd.transport.emu import EmuTransport, PayloadMode
 from spdmd.transport.tcp import TcpTransport
-from tests.transport.peers import ScriptedPeer
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,11 @@ import struct
 import time
 
 import pytest
+from tests.transport.peers import ScriptedPeer, recv_exact
 
 from spdmd.errors import TransportError, TransportTimeout
 from spdmd.transport import emu
 from spdmd.transport.base import open_transport
-from tests.transport.peers import ScriptedPeer, recv_exact
 
 GET_VERSION = bytes.fromhex("10840000")
 VERSION = bytes.fromhex("100400000002001000120013")

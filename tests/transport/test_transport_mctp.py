@@ -14,10 +14,10 @@ import struct
 import time
 
 import pytest
+from tests.transport.mctp_standin import SOCKADDR, StandInKernel, echo_responder
 
 from spdmd.errors import TransportError, TransportTimeout, UsageError
 from spdmd.transport import mctp
-from tests.transport.mctp_standin import SOCKADDR, StandInKernel, echo_responder
 
 GET_VERSION = bytes.fromhex("10840000")
 VERSION = bytes.fromhex("100400000002001000120013")

@@ -7,11 +7,11 @@ import struct
 import time
 
 import pytest
+from tests.transport.peers import ScriptedPeer, recv_exact
 
 from spdmd.errors import TransportError, TransportTimeout, UsageError
 from spdmd.transport import tcp
 from spdmd.transport.base import open_transport
-from tests.transport.peers import ScriptedPeer, recv_exact
 
 GET_VERSION = bytes.fromhex("10840000")
 VERSION = bytes.fromhex("100400000002001000120013")
@@ -166,7 +166,7 @@ def test_after_a_timeout_the_late_reply_is_not_taken_for_the_next(peer_factory):
     late = bytes.fromhex("10040000")
 
     def script(conn):
-        header, body = read_frame(conn)
+        _header, body = read_frame(conn)
         if body == GET_VERSION and peer.connections == 1:
             time.sleep(0.4)
             conn.sendall(tcp.encode_frame(late))

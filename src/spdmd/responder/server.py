@@ -17,7 +17,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from spdmd.errors import SpdmError, TransportError
 from spdmd.responder.responder import Responder
@@ -96,7 +96,7 @@ class ResponderServer:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    def __enter__(self) -> ResponderServer:
+    def __enter__(self) -> Self:
         return self.start() if self._thread is None else self
 
     def __exit__(self, *exc: object) -> None:
