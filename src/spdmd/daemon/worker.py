@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from spdmd.errors import TransportError, UsageError
@@ -19,6 +20,8 @@ from spdmd.errors import TransportError, UsageError
 __all__ = ["requester_config", "run"]
 
 CONNECT_TIMEOUT = 5.0
+# Left for the SPDM flow when connecting used up (nearly) all of the deadline.
+MIN_FLOW_SECONDS = 0.1
 
 
 def _route(address: Any) -> tuple[str, dict[str, Any]]:
@@ -95,7 +98,9 @@ def run(what: str, job: dict[str, Any]) -> Any:
         rc = requester_config(job, trust)
     except UsageError as exc:
         return Outcome.failed("TRANSPORT", exc.message)
-    connect_timeout = min(CONNECT_TIMEOUT, job["config"].deadline_seconds)
+    deadline = job["config"].deadline_seconds
+    connect_timeout = min(CONNECT_TIMEOUT, deadline)
+    started = time.monotonic()
     try:
         kind, target = _route(device.address)
         transport = open_transport(kind, connect_timeout=connect_timeout, **target)
@@ -103,6 +108,8 @@ def run(what: str, job: dict[str, Any]) -> Any:
         return Outcome.failed("TRANSPORT", exc.message, unreachable=True)
     except UsageError as exc:
         return Outcome.failed("TRANSPORT", exc.message)
+    # The per-device deadline covers the connection too.
+    rc.deadline = max(MIN_FLOW_SECONDS, deadline - (time.monotonic() - started))
     try:
         if what == "attest":
             from spdmd.attest import attest
