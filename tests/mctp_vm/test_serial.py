@@ -72,3 +72,15 @@ def test_decoder_rejects_then_resynchronises(junk: bytes) -> None:
 def test_encode_refuses_oversize() -> None:
     with pytest.raises(ValueError, match="does not fit"):
         encode_frame(bytes(75))
+
+
+# Captured on the host side of qemu's chardev while the guest (Linux 6.1.192,
+# drivers/net/mctp/mctp-serial.c, scripts/mctp-vm) sent Get Endpoint ID from
+# EID 10 to EID 30 (guest_test_mctp.py::test_control_message_over_serial).
+KERNEL_FRAME = bytes.fromhex("7e0107011e0ac80081025f837e")
+KERNEL_PACKET = bytes.fromhex("011e0ac8008102")
+
+
+def test_frame_sent_by_the_linux_driver_both_ways() -> None:
+    assert FrameDecoder().feed(KERNEL_FRAME) == [KERNEL_PACKET]
+    assert encode_frame(KERNEL_PACKET) == KERNEL_FRAME

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import shutil
 import subprocess
 import threading
 import time
@@ -279,3 +280,45 @@ def test_control_message_over_serial(serial_bus: SerialBus) -> None:
     """Get Endpoint ID of the host-side endpoint over mctp-serial."""
     r = control(serial_bus.good, ControlCommand.GET_ENDPOINT_ID)
     assert (r.completion, r.data[0]) == (0, serial_bus.good)
+
+
+# -- the daemon ------------------------------------------------------------------
+
+
+def test_daemon_discovers_through_mctpd_and_attests_over_the_kernel(
+    tun_bus: TunBus, tmp_path: Path
+) -> None:
+    """spdmd on a private bus finds four endpoints through the mctpd stand-in
+    and attests each over AF_MCTP: good ones Success, faulty and silent Failed."""
+    if shutil.which("dbus-daemon") is None:
+        pytest.skip("dbus-daemon is not installed (Debian package dbus-daemon)")
+    from tests.env.harness import Environment, spdmd_executable
+
+    if shutil.which(spdmd_executable()) is None:
+        pytest.skip("the spdmd console script is not installed (run scripts/setup)")
+    env = Environment(tmp_path / "bmc")
+    try:
+        # The daemon trusts exactly the root of the TUN endpoints' chains.
+        for old in env.trust_dir.iterdir():
+            old.unlink()
+        (env.trust_dir / "root.der").write_bytes(tun_bus.trust_anchor.read_bytes())
+        before = {e: len(tun_bus.ep(e).request_packets) for e in (20, 21, 23, 27)}
+        env.start_mapper()
+        env.start_mctpd(
+            [{"net": 1, "eid": e, "types": [0, 5]} for e in (20, 21, 23, 27)]
+        )
+        # An empty SPDMD_TEST_MCTP_MAP turns the test hook off: real AF_MCTP.
+        env.start_daemon(extra_env={"SPDMD_TEST_MCTP_MAP": ""})
+        seen = {}
+        for eid in (20, 21, 23, 27):
+            seen[eid] = env.wait_status(f"mctp_1_{eid}", timeout=90)
+        summary = {eid: st["status"] for eid, st in seen.items()}
+        print("daemon verdicts:", summary)
+        assert summary == {20: "Success", 21: "Failed", 23: "Failed", 27: "Success"}
+        # Every verdict came over the kernel: each endpoint saw new requests.
+        for eid, count in before.items():
+            assert len(tun_bus.ep(eid).request_packets) > count, eid
+    finally:
+        if env.daemon is not None:
+            print(f"--- spdmd log ---\n{env.daemon.log()}")
+        env.close()
