@@ -80,15 +80,20 @@ _CERT_HASH_BY_SIZE: dict[int, _CertHash] = {
 }
 
 
-@functools.cache
 def private_key(asym_algo: int, label: str = "leaf") -> PrivateKey:
     """A private key for the BaseAsymAlgo, generated once per process and
-    label (RSA-4096 generation takes seconds)."""
+    label (RSA-4096 generation takes seconds). RSASSA and RSA-PSS of one
+    size share the key of a label: the key is the same kind of object."""
     info = ASYM_ALGOS[AsymAlgo(asym_algo)]
-    if info.key_type == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=info.key_bits)
-    if info.key_type == "ec":
-        return ec.generate_private_key(_CURVES[info.curve])
+    return _cached_key(info.key_type, info.key_bits, info.curve, label)
+
+
+@functools.cache
+def _cached_key(key_type: str, bits: int, curve: str, label: str) -> PrivateKey:
+    if key_type == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    if key_type == "ec":
+        return ec.generate_private_key(_CURVES[curve])
     return ed25519.Ed25519PrivateKey.generate()
 
 

@@ -534,10 +534,10 @@ def validate_chain(
     # Step 1. A first certificate that is an anchor, or self-signed and
     # issued by one (a re-issued root with the anchor's name and key), is
     # the root itself; otherwise the anchor that issued it is the root.
-    self_signed = first.issuer == first.subject and _issued_by(first, first)
     if trust.contains(first):
         roots = [first_der]
     else:
+        self_signed = first.issuer == first.subject and _issued_by(first, first)
         issuers = trust.issuers_of(first)
         if not issuers:
             if self_signed and any(
