@@ -33,6 +33,7 @@ from spdmd.errors import (
 )
 from spdmd.spdm import crypto
 from spdmd.spdm import messages as m
+from spdmd.spdm._chain_reader import ChainReader
 from spdmd.spdm.certs import CertificateChain, parse_cert_chain
 from spdmd.spdm.constants import (
     ASYM_ALGOS,
@@ -67,8 +68,6 @@ ALL_HASH = sum(int(bit) for bit in HASH_ALGOS)
 _ASYM_SINCE_12 = 0x400 | 0x800
 # OtherParamsSupport (1.2+): OpaqueDataFmt1, the DMTF general opaque format.
 _OPAQUE_DATA_FMT1 = 0x02
-# The SPDM chain header's Length is a u16 (DSP0274 section 10.7.1).
-MAX_CHAIN_SIZE = 0xFFFF
 
 
 def _names(versions: frozenset[int] | set[int]) -> str:
@@ -116,13 +115,6 @@ class RequesterSettings:
             )
 
 
-@dataclass
-class _CertRead:
-    slot: int
-    buffer: bytearray = field(default_factory=bytearray)
-    total: int | None = None
-
-
 class Requester:
     """One connection's requester state. Not thread-safe."""
 
@@ -147,7 +139,7 @@ class Requester:
         self.digests: dict[int, bytes] = {}
         self.chains: dict[int, bytes] = {}
         self.parsed_chains: dict[int, CertificateChain] = {}
-        self._cert: _CertRead | None = None
+        self._cert: ChainReader | None = None
         self._summary_type = SUMMARY_HASH_NONE
         # Filled by a signed MEASUREMENTS: the Redfish SignedMeasurements
         # bytes and the blocks of every GET_MEASUREMENTS since the last reset.
@@ -182,7 +174,7 @@ class Requester:
                         f"slot {msg.slot} holds no certificate chain (DIGESTS slot mask 0x{self.slot_mask:02x})",
                         step="GET_CERTIFICATE",
                     )
-                self._cert = _CertRead(msg.slot)
+                self._cert = ChainReader(msg.slot)
             if msg.offset != len(self._cert.buffer):
                 raise UsageError(
                     f"BUG: GET_CERTIFICATE offset {msg.offset}, expected {len(self._cert.buffer)}"
@@ -245,9 +237,11 @@ class Requester:
         `certificate_complete(slot)`."""
         read = self._cert if self._cert and self._cert.slot == slot else None
         offset = len(read.buffer) if read else 0
-        length = self.settings.portion_size
-        if read and read.total is not None:
-            length = min(length, read.total - offset)
+        length = (
+            read.next_length(self.settings.portion_size)
+            if read
+            else (self.settings.portion_size)
+        )
         return self.send(
             m.GetCertificate(
                 version=self.version, slot=slot, offset=offset, length=length
@@ -467,44 +461,11 @@ class Requester:
         self.transcript.start_digests(req.raw, rsp.raw)
 
     def _on_certificate(self, req: m.GetCertificate, rsp: m.Certificate) -> None:
-        read = self._cert
-        assert read is not None
-        if rsp.slot != req.slot:
-            raise UnexpectedResponse(
-                f"CERTIFICATE is for slot {rsp.slot}, expected {req.slot}"
-            )
-        portion = len(rsp.portion)
-        if portion > req.length:
-            raise MalformedResponse(
-                f"CERTIFICATE PortionLength is {portion}, more than the {req.length} bytes asked for"
-            )
-        total = req.offset + portion + rsp.remainder_length
-        if read.total is None:
-            if total > MAX_CHAIN_SIZE:
-                raise MalformedResponse(
-                    f"certificate chain would be {total} bytes, more than the SPDM maximum {MAX_CHAIN_SIZE}"
-                )
-            read.total = total
-        elif total != read.total:
-            raise MalformedResponse(
-                f"CERTIFICATE at offset {req.offset} implies a {total}-byte chain, earlier portions said {read.total}"
-            )
-        if portion == 0 and rsp.remainder_length:
-            raise MalformedResponse(
-                f"CERTIFICATE returned an empty portion at offset {req.offset} with {rsp.remainder_length} bytes remaining"
-            )
-        read.buffer += rsp.portion
+        assert self._cert is not None
         self.transcript.add_certificate(req.raw, rsp.raw)
-        if len(read.buffer) >= 2:
-            length = int.from_bytes(read.buffer[:2], "little")
-            if length != read.total:
-                raise MalformedResponse(
-                    f"certificate chain header Length is {length}, but CERTIFICATE portions add up to {read.total} bytes",
-                    step="CERTIFICATE_CHAIN",
-                )
-        if rsp.remainder_length:
+        chain = self._cert.add(req, rsp)
+        if chain is None:
             return
-        chain = bytes(read.buffer)
         self._cert = None
         slot = req.slot
         if crypto.digest(self.hash_algo, chain) != self.digests[slot]:
