@@ -66,67 +66,27 @@ class Version(Message):
 # --- GET_CAPABILITIES / CAPABILITIES (section 10.4) -------------------------
 
 
-def _capabilities_size(version: int, request: bool) -> int:
-    if version >= 0x12:
-        return 20
-    if request and version == 0x10:
-        return HEADER_SIZE
-    return 12
-
-
 @dataclass
-class GetCapabilities(Message):
-    """GET_CAPABILITIES: header only in 1.0; CTExponent and flags from 1.1;
-    DataTransferSize and MaxSPDMmsgSize from 1.2."""
+class _CapabilitiesBase(Message):
+    """The fields GET_CAPABILITIES and CAPABILITIES share. Their layouts
+    are the same except that the 1.0 request is the bare header."""
 
-    CODE: ClassVar[Code] = Code.GET_CAPABILITIES
-    IS_REQUEST: ClassVar[bool] = True
-    STEP: ClassVar[str] = "GET_CAPABILITIES"
     version: int = 0x10
     ct_exponent: int = 0
     flags: int = 0
     data_transfer_size: int = 0
     max_spdm_msg_size: int = 0
-
-    def encode(self) -> bytes:
-        out = self._header(self.version, 0, 0)
-        if self.version >= 0x11:
-            out += bytes((0, self.ct_exponent, 0, 0)) + self.flags.to_bytes(4, "little")
-        if self.version >= 0x12:
-            out += self.data_transfer_size.to_bytes(4, "little")
-            out += self.max_spdm_msg_size.to_bytes(4, "little")
-        return out
 
     @classmethod
-    def decode(cls, data: bytes, *, version: int | None = None) -> GetCapabilities:
-        got = cls._start(data, version, HEADER_SIZE)
-        size = _capabilities_size(got, True)
-        cls._need(data, size, "fields")
-        raw = cls._finish(data, size)
-        if got == 0x10:
-            return cls(version=got, raw=raw)
-        msg = cls(version=got, ct_exponent=data[5], flags=_u32(data, 8), raw=raw)
-        if got >= 0x12:
-            msg.data_transfer_size = _u32(data, 12)
-            msg.max_spdm_msg_size = _u32(data, 16)
-        return msg
-
-
-@dataclass
-class Capabilities(Message):
-    """CAPABILITIES: 12 bytes in 1.0/1.1, 20 from 1.2."""
-
-    CODE: ClassVar[Code] = Code.CAPABILITIES
-    IS_REQUEST: ClassVar[bool] = False
-    STEP: ClassVar[str] = "GET_CAPABILITIES"
-    version: int = 0x10
-    ct_exponent: int = 0
-    flags: int = 0
-    data_transfer_size: int = 0
-    max_spdm_msg_size: int = 0
+    def _size(cls, version: int) -> int:
+        if version >= 0x12:
+            return 20
+        return HEADER_SIZE if cls.IS_REQUEST and version == 0x10 else 12
 
     def encode(self) -> bytes:
         out = self._header(self.version, 0, 0)
+        if self._size(self.version) == HEADER_SIZE:
+            return out
         out += bytes((0, self.ct_exponent, 0, 0)) + self.flags.to_bytes(4, "little")
         if self.version >= 0x12:
             out += self.data_transfer_size.to_bytes(4, "little")
@@ -134,16 +94,48 @@ class Capabilities(Message):
         return out
 
     @classmethod
-    def decode(cls, data: bytes, *, version: int | None = None) -> Capabilities:
+    def _decode(cls, data: bytes, version: int | None) -> dict[str, int | bytes]:
         got = cls._start(data, version, HEADER_SIZE)
-        size = _capabilities_size(got, False)
+        size = cls._size(got)
         cls._need(data, size, "fields")
-        raw = cls._finish(data, size)
-        msg = cls(version=got, ct_exponent=data[5], flags=_u32(data, 8), raw=raw)
+        fields: dict[str, int | bytes] = {
+            "version": got,
+            "raw": cls._finish(data, size),
+        }
+        if size > HEADER_SIZE:
+            fields.update(ct_exponent=data[5], flags=_u32(data, 8))
         if got >= 0x12:
-            msg.data_transfer_size = _u32(data, 12)
-            msg.max_spdm_msg_size = _u32(data, 16)
-        return msg
+            fields.update(
+                data_transfer_size=_u32(data, 12), max_spdm_msg_size=_u32(data, 16)
+            )
+        return fields
+
+
+@dataclass
+class GetCapabilities(_CapabilitiesBase):
+    """GET_CAPABILITIES: header only in 1.0; CTExponent and flags from 1.1;
+    DataTransferSize and MaxSPDMmsgSize from 1.2."""
+
+    CODE: ClassVar[Code] = Code.GET_CAPABILITIES
+    IS_REQUEST: ClassVar[bool] = True
+    STEP: ClassVar[str] = "GET_CAPABILITIES"
+
+    @classmethod
+    def decode(cls, data: bytes, *, version: int | None = None) -> GetCapabilities:
+        return cls(**cls._decode(data, version))  # type: ignore[arg-type]
+
+
+@dataclass
+class Capabilities(_CapabilitiesBase):
+    """CAPABILITIES: 12 bytes in 1.0/1.1, 20 from 1.2."""
+
+    CODE: ClassVar[Code] = Code.CAPABILITIES
+    IS_REQUEST: ClassVar[bool] = False
+    STEP: ClassVar[str] = "GET_CAPABILITIES"
+
+    @classmethod
+    def decode(cls, data: bytes, *, version: int | None = None) -> Capabilities:
+        return cls(**cls._decode(data, version))  # type: ignore[arg-type]
 
 
 # --- NEGOTIATE_ALGORITHMS / ALGORITHMS (section 10.5) -----------------------
