@@ -36,9 +36,9 @@ SYSTEMD_SERVICE:${PN} = "xyz.openbmc_project.spdmd.service"
 
 CVE_PRODUCT = "spdmd"
 
-# Unit tests that need only Python on the target (no dbus-daemon, no host
-# tools); the rest of tests/ needs a build host.
-SPDMD_PTEST_DIRS ?= "tests/spdm tests/transport tests/responder"
+# Unit tests that need only Python on the target; tests/env is there for
+# tests/conftest.py (its private-bus tests skip where dbus-daemon is absent).
+SPDMD_PTEST_DIRS ?= "tests/env tests/spdm tests/certs tests/transport tests/responder"
 
 do_install:append() {
     install -d ${D}${systemd_system_unitdir}
