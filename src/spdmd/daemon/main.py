@@ -171,7 +171,13 @@ def run(
     daemon.shutdown()
     if status["code"] == 0:
         log.info("Stopped")
-    return status["code"]
+    # A worker may be waiting on a silent device for up to its deadline;
+    # the interpreter would join it at exit. Nothing is lost by not
+    # waiting: state files are written whole on the bus thread.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status["code"])
 
 
 if __name__ == "__main__":
