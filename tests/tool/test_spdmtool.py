@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from spdmd.spdm.constants import AsymAlgo, HashAlgo
 
@@ -321,3 +322,53 @@ def test_verbose_lists_chain(device):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "chain[1]: CN=spdmd emulator root CA" in proc.stdout
     assert "chain[3]: CN=spdmd emulator responder" in proc.stdout
+
+
+def test_save_chain_of_untrusted_device_then_provision(device, tmp_path):
+    """--save-chain keeps the chain of a device that failed at the chain
+    step; provisioning its root (the first certificate) makes it pass."""
+    dev = device("untrusted_root")
+    saved = tmp_path / "device-chain.pem"
+    proc = attest(dev, "--save-chain", str(saved))
+    assert proc.returncode == 1
+    assert f"chain (3 certificates) saved to {saved}" in proc.stdout
+    from cryptography import x509
+
+    chain = x509.load_pem_x509_certificates(saved.read_bytes())
+    assert [
+        c.public_bytes(serialization.Encoding.DER) for c in chain
+    ] == dev.credential.der_chain
+    root = tmp_path / "provisioned-root.pem"
+    root.write_bytes(chain[0].public_bytes(serialization.Encoding.PEM))
+    proc = run(
+        "attest",
+        "--transport",
+        "emu-mctp",
+        "--port",
+        dev.port,
+        "--trust-anchor",
+        str(root),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_save_chain_nothing_read(tmp_path, device):
+    """No chain (unreachable device): nothing is written, stderr says so."""
+    dev = device()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = str(probe.getsockname()[1])
+    target = tmp_path / "chain.pem"
+    proc = run(
+        "attest",
+        "--transport",
+        "emu-mctp",
+        "--port",
+        closed_port,
+        "--trust-anchor",
+        str(dev.anchor),
+        "--save-chain",
+        str(target),
+    )
+    assert proc.returncode == 3
+    assert "no certificate chain was read" in proc.stderr and not target.exists()

@@ -26,7 +26,10 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
 
 from spdmd.errors import SpdmError, TransportError, UsageError
 from spdmd.spdm import certs
@@ -232,6 +235,11 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         help="seconds for the whole exchange (default 30)",
     )
+    verify.add_argument(
+        "--save-chain",
+        metavar="PATH",
+        help="write the device's certificate chain (PEM, root first) to PATH, also when it fails verification",
+    )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of text"
     )
@@ -357,9 +365,37 @@ def _verbose_lines(result: Any) -> list[str]:
     return lines
 
 
+def _save_chain(args: argparse.Namespace, result: Any) -> str | None:
+    """Write the chain the device served, so an engineer can inspect it or
+    provision its root; returns a line for the human output."""
+    if not args.save_chain:
+        return None
+    chain = getattr(result, "cert_chain", None)
+    if chain is None:
+        print(
+            f"spdmtool: no certificate chain was read; nothing written to {args.save_chain}",
+            file=sys.stderr,
+        )
+        return None
+    pems = b"".join(
+        c.public_bytes(serialization.Encoding.PEM) for c in chain.certificates
+    )
+    try:
+        Path(args.save_chain).write_bytes(pems)
+    except OSError as exc:
+        print(
+            f"spdmtool: cannot write {args.save_chain}: {exc.strerror}", file=sys.stderr
+        )
+        return None
+    return (
+        f"  chain ({len(chain.certificates)} certificates) saved to {args.save_chain}"
+    )
+
+
 def _report(
     args: argparse.Namespace, result: Any, device: str, extra: list[str] | None = None
 ) -> None:
+    saved = _save_chain(args, result)
     if args.json:
         d = result.to_dict()
         d.setdefault("device", device)
@@ -376,10 +412,17 @@ def _report(
     if args.verbose:
         lines += _verbose_lines(result)
     lines += extra or []
+    if saved:
+        lines.append(saved)
     print("\n".join(lines))
 
 
 def _report_unreachable(args: argparse.Namespace, error: SpdmError, device: str) -> int:
+    if args.save_chain:
+        print(
+            f"spdmtool: no certificate chain was read; nothing written to {args.save_chain}",
+            file=sys.stderr,
+        )
     d = _unreachable(args, error)
     if args.json:
         d["device"] = device
