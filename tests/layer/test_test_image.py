@@ -149,3 +149,57 @@ def test_test_configuration_gives_success_and_failed(  # type: ignore[no-untyped
         out, _ = proc.communicate(timeout=20)
     assert "Failed to attest test_wrong_key at CHALLENGE" in out, out
     assert "Attested test_good with SPDM" in out, out
+
+
+def _systemd_analyze() -> str:
+    import shutil
+
+    exe = shutil.which("systemd-analyze")
+    if exe is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    return exe
+
+
+def _units(tmp_path: Path, spdmd: str) -> Path:
+    """The installed layout in a temporary unit directory: spdmd's unit, the
+    test drop-in and the responder template, with target paths mapped to
+    this machine's (systemd-analyze insists that ExecStart binaries exist)."""
+    units = tmp_path / "units"
+    dropins = units / "xyz.openbmc_project.spdmd.service.d"
+    dropins.mkdir(parents=True)
+    unit = (LAYER.parent / "data" / "systemd" / "xyz.openbmc_project.spdmd.service").read_text()
+    (units / "xyz.openbmc_project.spdmd.service").write_text(
+        unit.replace("ExecStart=/usr/bin/spdmd", f"ExecStart={BIN / 'spdmd'}"))
+    dropin = (FILES / "spdmd-test.conf").read_text()
+    assert "ExecStart=/usr/bin/spdmd --config /etc/spdmd/test-config.json" in dropin
+    (dropins / "spdmd-test.conf").write_text(dropin.replace("/usr/bin/spdmd", spdmd))
+    template = (FILES / "spdm-test-responder@.service").read_text()
+    (units / "spdm-test-responder@.service").write_text(
+        template.replace("@LIBEXECDIR@/spdmd-test", str(FILES)).replace("@BINDIR@", str(BIN)))
+    return units
+
+
+@pytest.mark.parametrize("unit", ["xyz.openbmc_project.spdmd.service",
+                                  "spdm-test-responder@good.service",
+                                  "spdm-test-responder@mctp.service"])
+def test_test_units_pass_systemd_analyze_verify(unit: str, tmp_path: Path) -> None:
+    """spdmd with the test drop-in, and the responder instances, verify cleanly."""
+    exe = _systemd_analyze()
+    units = _units(tmp_path, str(BIN / "spdmd"))
+    target = units / unit
+    if "@" in unit and not target.exists():
+        target.symlink_to(units / (unit.split("@")[0] + "@.service"))
+    result = subprocess.run([exe, "verify", str(target)], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"})
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def test_verify_reads_the_test_drop_in(tmp_path: Path) -> None:
+    """The check can fail: a drop-in naming a missing binary is refused."""
+    exe = _systemd_analyze()
+    units = _units(tmp_path, "/nonexistent/spdmd")
+    result = subprocess.run(
+        [exe, "verify", str(units / "xyz.openbmc_project.spdmd.service")],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"})
+    assert "/nonexistent/spdmd" in result.stderr
