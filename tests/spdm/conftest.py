@@ -176,3 +176,17 @@ def make_device(
 def emulated() -> Emulated:
     """A good SPDM 1.2 ECDSA P-384 / SHA-384 device behind a scripted transport."""
     return make_device()
+
+
+def mangle(change: Callable[[bytearray], None]) -> Action:
+    """The emulator's real answer, altered by `change` on its way back."""
+
+    def act(dev: ScriptedDevice, request: bytes, timeout: float) -> bytes:
+        dev.clock.now += dev.latency
+        response = dev.responder.handle(request)
+        assert response is not None
+        out = bytearray(response)
+        change(out)
+        return bytes(out)
+
+    return act

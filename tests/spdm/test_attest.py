@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 
 import pytest
 from tests.spdm.conftest import (
@@ -19,6 +20,7 @@ from tests.spdm.conftest import (
     disconnect,
     error,
     make_device,
+    mangle,
     not_ready,
     silent,
     slow,
@@ -27,6 +29,7 @@ from tests.spdm.conftest import (
 from spdmd.attest import RequesterConfig, attest, get_signed_measurements
 from spdmd.errors import (
     DeadlineExceeded,
+    DigestMismatch,
     ErrorResponse,
     MalformedResponse,
     NegotiationError,
@@ -433,3 +436,63 @@ def test_certificate_portion_sizes(portion: int) -> None:
         if r[1] == Code.GET_CERTIFICATE
     ]
     assert max(asked) <= portion
+
+
+def _flip(at: int) -> Callable[[bytearray], None]:
+    def change(data: bytearray) -> None:
+        data[at] ^= 0x01
+
+    return change
+
+
+def test_digests_entry_not_matching_the_chain_fails_at_the_chain(
+    emulated: Emulated,
+) -> None:
+    emulated.device.on("GET_DIGESTS", mangle(_flip(4)))
+    result = run(emulated)
+    assert (result.status, result.step) == ("Failed", "CERTIFICATE_CHAIN")
+    assert isinstance(result.error, DigestMismatch)
+    assert "DIGESTS entry" in result.reason
+
+
+def test_cert_chain_hash_not_matching_fails_at_challenge(emulated: Emulated) -> None:
+    emulated.device.on("CHALLENGE", mangle(_flip(4)))
+    result = run(emulated)
+    assert (result.status, result.step) == ("Failed", "CHALLENGE")
+    assert isinstance(result.error, DigestMismatch)
+    assert "CertChainHash" in result.reason
+
+
+def test_requester_context_must_be_echoed_in_1_3() -> None:
+    e = make_device(versions=frozenset({0x13}))
+    # RequesterContext sits right before the 96-byte P-384 signature.
+    e.device.on("CHALLENGE", mangle(_flip(-97)))
+    result = run(e)
+    assert (result.status, result.step) == ("Failed", "CHALLENGE")
+    assert isinstance(result.error, UnexpectedResponse)
+    assert "RequesterContext" in result.reason
+
+
+def test_truncated_and_oversized_responses_fail_with_the_length(
+    emulated: Emulated,
+) -> None:
+    emulated.device.on("GET_CAPABILITIES", mangle(lambda d: d.pop()))
+    result = run(emulated)
+    assert (result.status, result.step) == ("Failed", "GET_CAPABILITIES")
+    assert isinstance(result.error, MalformedResponse)
+    assert "is 19 bytes, expected at least 20" in result.reason
+    e = make_device()
+    e.device.on("NEGOTIATE_ALGORITHMS", mangle(lambda d: d.extend(b"\0")))
+    result = run(e)
+    assert (result.status, result.step) == ("Failed", "NEGOTIATE_ALGORITHMS")
+    assert "expected 36 from its fields" in result.reason
+
+
+def test_wrong_version_byte_fails_naming_both(emulated: Emulated) -> None:
+    def version(d: bytearray) -> None:
+        d[0] = 0x11
+
+    emulated.device.on("GET_DIGESTS", mangle(version))
+    result = run(emulated)
+    assert (result.status, result.step) == ("Failed", "GET_DIGESTS")
+    assert "version byte 0x11, expected 0x12" in result.reason
