@@ -121,6 +121,31 @@ def test_data_transfer_size_below_42_is_invalid_request():
     assert responder.handle(caps.encode()) == bytes.fromhex("107f0100")
 
 
+@pytest.mark.parametrize(
+    "dts, max_size, flags",
+    [
+        pytest.param(4096, 2048, 0, id="above-max"),
+        pytest.param(2048, 4096, 0, id="differs-without-chunk"),
+    ],
+)
+def test_inconsistent_transfer_sizes_are_invalid_request(dts, max_size, flags):
+    responder = Responder(emulator_config())
+    responder.handle(m.GetVersion().encode())
+    caps = m.GetCapabilities(
+        version=0x12, flags=flags, data_transfer_size=dts, max_spdm_msg_size=max_size
+    )
+    assert responder.handle(caps.encode()) == bytes.fromhex("107f0100")
+
+
+def test_different_transfer_sizes_are_fine_with_chunk():
+    responder = Responder(emulator_config())
+    responder.handle(m.GetVersion().encode())
+    caps = m.GetCapabilities(
+        version=0x12, flags=0x20000, data_transfer_size=2048, max_spdm_msg_size=4096
+    )
+    assert responder.handle(caps.encode())[1] == 0x61
+
+
 @pytest.mark.parametrize("length", [1, 7, 100, 0x400, 0xFFFF])
 def test_certificate_in_portions_of_any_length(length):
     responder = negotiated()

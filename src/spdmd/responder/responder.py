@@ -418,6 +418,9 @@ class Responder:
                 raise _Refuse(ErrorCode.INVALID_REQUEST)
             if req.data_transfer_size > req.max_spdm_msg_size:
                 raise _Refuse(ErrorCode.INVALID_REQUEST)
+            chunking = req.flags & CapabilityFlag.CHUNK
+            if not chunking and req.data_transfer_size != req.max_spdm_msg_size:
+                raise _Refuse(ErrorCode.INVALID_REQUEST)
             self._requester_dts = req.data_transfer_size
         response = m.Capabilities(
             version=version,
