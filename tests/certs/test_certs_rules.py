@@ -159,6 +159,7 @@ def test_unparsable_certificate(p256):
         certs.parse_cert_chain(certs.chain_header(len(body) + 4) + body, SHA256)
 
 
+@pytest.mark.filterwarnings("ignore:Parsed a serial number which wasn't positive")
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=600))
 def test_parser_raises_only_chain_errors(data):
@@ -170,6 +171,7 @@ def test_parser_raises_only_chain_errors(data):
             pass
 
 
+@pytest.mark.filterwarnings("ignore:Parsed a serial number which wasn't positive")
 @settings(max_examples=200, deadline=None)
 @given(st.integers(min_value=0), st.integers(min_value=1, max_value=255))
 def test_any_flipped_byte_fails(p256_offset, mask):
