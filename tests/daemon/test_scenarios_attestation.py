@@ -126,8 +126,9 @@ def test_busy_and_not_ready_devices_succeed(bmc: Environment, fault: str) -> Non
 
 
 def test_long_chain_in_small_portions(bmc: Environment) -> None:
-    """A chain served in 64-byte GET_CERTIFICATE portions is reassembled and verified."""
-    dev = bmc.device("tiny", max_cert_portion=64)
+    """A six-certificate chain in 64-byte GET_CERTIFICATE portions is verified."""
+    dev = bmc.device("tiny", chain_depth=6, max_cert_portion=64)
+    assert len(dev.chain_der) == 6
     boot(bmc, dev)
     assert bmc.wait_status("tiny")["status"] == "Success"
     cert = bmc.client.get(

@@ -148,3 +148,40 @@ def test_reattest_when_connectivity_returns(bmc: Environment) -> None:
     mctpd.command("connectivity", net=1, eid=60, value="Available")
     st = bmc.wait_status("mctp_1_60", since=failed["LastUpdated"])
     assert st["status"] == "Success"
+
+
+def test_entity_manager_names_an_mctp_endpoint(bmc: Environment) -> None:
+    """An SpdmMctpRequester record names an mctpd endpoint and links its board."""
+    mctp(bmc, [22])
+    bmc.start_mctpd([{"net": 1, "eid": 22, "types": [0, 5]}])
+    bmc.start_entity_manager(
+        [
+            {
+                "Name": "GPU Board",
+                "Type": "Board",
+                "Exposes": [
+                    {
+                        "Name": "gpu 1",
+                        "Type": "SpdmMctpRequester",
+                        "EID": 22,
+                        "TrustedComponentType": "Integrated",
+                    }
+                ],
+            }
+        ]
+    )
+    bmc.start_daemon()
+    st = bmc.wait_status("gpu_1")
+    assert st["status"] == "Success"
+    assert bmc.responder_ids() == ["gpu_1"]
+    board = "/xyz/openbmc_project/inventory/system/board/GPU_Board"
+    wait_for(
+        lambda: bmc.client.endpoints(f"{CI_ROOT}/gpu_1/authenticating") == [board], 10
+    )
+    tc = bmc.client.get(
+        BUS_NAME,
+        "/xyz/openbmc_project/trusted_components/gpu_1",
+        "xyz.openbmc_project.Inventory.Item.TrustedComponent",
+        "TrustedComponentType",
+    )
+    assert tc.endswith(".ComponentAttachType.Integrated")

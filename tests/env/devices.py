@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from spdmd.responder.faults import Faults
-from spdmd.responder.responder import Responder, ResponderConfig
+from spdmd.responder.pki import generate_pki
+from spdmd.responder.responder import Responder, ResponderConfig, credential_from_pki
 from spdmd.responder.server import ResponderServer
 from spdmd.spdm.constants import AsymAlgo, HashAlgo
 
@@ -48,6 +49,7 @@ class Device:
         faults: tuple[str, ...] | list[str] = (),
         *,
         framing: str = "emu",
+        chain_depth: int = 3,
         **config: Any,
     ) -> None:
         self.name = name
@@ -57,6 +59,11 @@ class Device:
             faults=Faults.parse(list(faults)),
             **config,
         )
+        if chain_depth != 3:
+            # A longer chain from the same root key and name as the others
+            # (root, chain_depth - 2 intermediates, leaf).
+            pki = generate_pki(ASYM, HASH, depth=chain_depth, name="spdmd emulator")
+            self.config.slots[0][ASYM] = credential_from_pki(pki, self.config.faults)
         self.responder = Responder(self.config)
         self.server = ResponderServer(self.responder, framing=framing).start()
         self.port = self.server.port
