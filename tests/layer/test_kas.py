@@ -101,3 +101,27 @@ def test_local_dev_fragment_points_externalsrc_at_this_checkout() -> None:
     fragment = "\n".join(_load(REPO / "kas" / "local-dev.yml")["local_conf_header"].values())
     assert "EXTERNALSRC:pn-python3-spdmd" in fragment
     assert "SPDM_PYTHON_LAYERDIR :=" in (LAYER / "conf" / "layer.conf").read_text()
+
+
+def test_kas_merges_base_fragments_and_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kas's own include handler (what "kas build a.yml:b.yml" runs before any
+    clone) reads the base with its lock file and every fragment, needs no
+    repository it lacks, and the lock's pin survives the merge."""
+    import argparse
+
+    from kas.context import create_global_context
+    from kas.includehandler import IncludeHandler
+
+    monkeypatch.setenv("KAS_WORK_DIR", str(tmp_path))
+    create_global_context(argparse.Namespace(no_color=True))
+    files = [REPO / "kas" / n for n in
+             ("evb-ast2600.yml", "test-image.yml", "local-dev.yml", "ptest.yml")]
+    handler = IncludeHandler([str(f) for f in files], use_lock=True)
+    config, missing = handler.get_config()
+    assert missing == []
+    loaded = [Path(f.filename).name for f in handler.config_files]
+    assert "evb-ast2600.lock.yml" in loaded
+    pinned = config["overrides"]["repos"]["openbmc"]["commit"]
+    assert pinned == config["repos"]["openbmc"]["commit"]
+    assert {"openbmc-template", "spdm-python", "spdm-python-test-image",
+            "spdm-python-local-dev", "spdm-python-ptest"} <= set(config["local_conf_header"])
