@@ -30,7 +30,7 @@ inherit python_setuptools_build_meta systemd ptest
 
 # The emulated responder is for test images only (recipes-tests); it must be
 # matched before ${PN} takes the whole spdmd package directory.
-PACKAGE_BEFORE_PN = "${PN}-responder"
+PACKAGE_BEFORE_PN += "${PN}-responder"
 
 SYSTEMD_SERVICE:${PN} = "xyz.openbmc_project.spdmd.service"
 
