@@ -205,3 +205,25 @@ def test_entry_point_is_declared():
 
     names = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
     assert names.get("spdm-responder") == "spdmd.responder.cli:main"
+
+
+def test_mctp_without_kernel_support_exits_3():
+    """On a kernel without AF_MCTP the emulator says so instead of hanging."""
+    import socket
+
+    try:
+        socket.socket(45, socket.SOCK_DGRAM, 0).close()
+    except OSError:
+        pass
+    else:
+        pytest.skip("this kernel has AF_MCTP; tests/mctp_vm runs the MCTP responder")
+    proc = subprocess.run(
+        [*CLI, "--transport", "mctp", "--asym", "ECDSA_P256"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 3
+    assert "CONFIG_MCTP" in proc.stderr
+    assert "listening" not in proc.stdout

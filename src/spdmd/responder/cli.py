@@ -231,8 +231,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.transport == "mctp":
         try:
-            print("listening on MCTP", flush=True)
-            serve_mctp(responder, stop=stop, net=args.net, on_event=log)
+            serve_mctp(
+                responder,
+                stop=stop,
+                net=args.net,
+                on_event=log,
+                on_ready=lambda: print("listening on MCTP", flush=True),
+            )
         except TransportError as exc:
             print(f"spdm-responder: {exc}", file=sys.stderr)
             return 3

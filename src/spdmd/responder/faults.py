@@ -97,9 +97,16 @@ class Faults:
                 raise UsageError(f"fault {name} must not be negative")
         if self.slow < 0:
             raise UsageError("fault slow must not be negative")
-        if self.not_ready and self.not_ready_step == "GET_VERSION":
-            # DSP0274 section 10.14: ResponseNotReady is not allowed there.
-            raise UsageError("ResponseNotReady is not allowed for GET_VERSION")
+        if self.not_ready and self.not_ready_step in (
+            None,
+            "GET_VERSION",
+            "RESPOND_IF_READY",
+        ):
+            # DSP0274 section 10.14: not allowed for GET_VERSION, and the
+            # delayed request must be one RESPOND_IF_READY can name.
+            raise UsageError(
+                f"ResponseNotReady is not allowed for {self.not_ready_step or 'every request'}"
+            )
 
     @property
     def active(self) -> list[str]:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Self
 
-from spdmd.errors import SpdmError, TransportError
+from spdmd.errors import TransportError
 from spdmd.responder.responder import Responder
 from spdmd.transport import emu, mctp
 from spdmd.transport import tcp as dsp0287
@@ -62,6 +62,7 @@ class ResponderServer:
         self.payload_mode = payload_mode
         self.exit_on_shutdown = exit_on_shutdown
         self.connections = 0
+        self.errors: list[BaseException] = []
         self._on_event = on_event or (lambda _text: None)
         self._stop = threading.Event()
         self._listener = socket.create_server((host, port), reuse_port=False)
@@ -154,9 +155,12 @@ class ResponderServer:
         with self._lock:
             try:
                 response, delay = self.responder.handle_timed(request)
-            except SpdmError as exc:
-                # A bug in the emulator must not look like device silence.
-                raise _Closed(f"BUG: responder raised {exc}") from exc
+            except Exception as exc:
+                # A bug in the emulator: keep it for the test to see (errors),
+                # say so, and drop the connection rather than the server.
+                self.errors.append(exc)
+                self._on_event(f"BUG: responder raised {exc!r}")
+                raise _Closed("responder bug") from exc
         if delay and self._stop.wait(delay):
             return None
         return response
@@ -251,6 +255,7 @@ def serve_mctp(
     libc: Any = None,
     wait: Callable[[int, float], bool] = mctp.wait_readable,
     on_event: Callable[[str], None] | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Answer SPDM requests on a bound AF_MCTP socket until `stop` is set.
 
@@ -270,6 +275,8 @@ def serve_mctp(
         sock.close()
         raise TransportError(f"cannot bind the MCTP responder socket: errno {err}")
     buf = ctypes.create_string_buffer(mctp.DEFAULT_MAX_MESSAGE_SIZE)
+    if on_ready is not None:
+        on_ready()
     try:
         while not stop.is_set():
             if not wait(fd, _POLL):
@@ -292,7 +299,11 @@ def serve_mctp(
                     f"ignored a message from eid {peer.eid} that is not an SPDM request"
                 )
                 continue
-            response, delay = responder.handle_timed(buf.raw[:rc])
+            try:
+                response, delay = responder.handle_timed(buf.raw[:rc])
+            except Exception as exc:
+                events(f"BUG: responder raised {exc!r}")
+                raise
             if delay and stop.wait(delay):
                 return
             if response is None:
