@@ -288,6 +288,7 @@ class Responder:
         self.config = config
         self.faults = config.faults
         self._random = random
+        self._pending: tuple[bytes, int] | None = None
         self._busy_left = self.faults.busy
         self._not_ready_left = self.faults.not_ready
         self._silenced = self.faults.silent_all
@@ -319,6 +320,7 @@ class Responder:
             return self._error(f.error_code), self._delay(step)
         if (
             self._not_ready_left
+            and step is not None
             and step == f.not_ready_step
             and self._state in _LEGAL_STATES.get(Code[step], frozenset({self._state}))
         ):
@@ -392,7 +394,7 @@ class Responder:
         self._a = b""
         self._b = b""
         self._l1 = b""
-        self._pending: tuple[bytes, int] | None = None
+        self._pending = None
 
     def _get_version(self, request: bytes) -> bytes:
         if request[0] != 0x10:

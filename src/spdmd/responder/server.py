@@ -98,7 +98,9 @@ class ResponderServer:
         return self._stop.is_set()
 
     def __enter__(self) -> Self:
-        return self.start() if self._thread is None else self
+        if self._thread is None:
+            self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -80,12 +80,12 @@ def open_transport(
             raise UsageError("--host and --port do not apply to the mctp transport")
         if eid is None:
             raise UsageError("the mctp transport needs an endpoint id (--eid)")
+        from spdmd.transport.mctp import DEFAULT_MAX_MESSAGE_SIZE as MCTP_MAX
         from spdmd.transport.mctp import MctpTransport
 
-        kwargs = (
-            {} if max_message_size is None else {"max_message_size": max_message_size}
+        return MctpTransport(
+            eid=eid, net=net, max_message_size=max_message_size or MCTP_MAX
         )
-        return MctpTransport(eid=eid, net=net, **kwargs)
 
     if net is not None or eid is not None:
         raise UsageError(
@@ -98,16 +98,26 @@ def open_transport(
         port = DEFAULT_TCP_PORT if kind == "tcp" else DEFAULT_EMU_PORT
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is out of range 1..65535")
-    extra = {} if max_message_size is None else {"max_message_size": max_message_size}
     if kind == "tcp":
-        from spdmd.transport.tcp import TcpTransport
+        from spdmd.transport.tcp import MAX_SPDM_SIZE, TcpTransport
 
-        return TcpTransport(host, port, connect_timeout=connect_timeout, **extra)
-    from spdmd.transport.emu import EmuTransport, PayloadMode
+        return TcpTransport(
+            host,
+            port,
+            connect_timeout=connect_timeout,
+            max_message_size=max_message_size or MAX_SPDM_SIZE,
+        )
+    from spdmd.transport.emu import DEFAULT_MAX_MESSAGE_SIZE, EmuTransport, PayloadMode
 
     mode = {
         "emu-mctp": PayloadMode.MCTP,
         "emu-tcp": PayloadMode.TCP,
         "emu-none": PayloadMode.NONE,
     }[kind]
-    return EmuTransport(host, port, mode, connect_timeout=connect_timeout, **extra)
+    return EmuTransport(
+        host,
+        port,
+        mode,
+        connect_timeout=connect_timeout,
+        max_message_size=max_message_size or DEFAULT_MAX_MESSAGE_SIZE,
+    )
