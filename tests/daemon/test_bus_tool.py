@@ -21,7 +21,12 @@ SPDMTOOL = str(Path(sys.executable).parent / "spdmtool")
 
 def tool(bmc: Environment, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [SPDMTOOL, *args], capture_output=True, text=True, timeout=60, env=bmc.bus.env()
+        [SPDMTOOL, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=bmc.bus.env(),
     )
 
 
