@@ -141,6 +141,19 @@ def test_algorithm_outside_the_allowed_mask_is_rejected() -> None:
         r.receive(algorithms(base_asym=0x80, base_hash=0x01))
 
 
+def test_unoffered_opaque_format_is_rejected() -> None:
+    r = negotiated()
+    r.negotiate_algorithms()
+    with pytest.raises(NegotiationError, match="opaque data format not offered"):
+        r.receive(algorithms(other_params=0x01))
+
+
+def test_reserved_meas_cap_is_rejected() -> None:
+    flags = FLAGS | CapabilityFlag.MEAS_NO_SIG
+    with pytest.raises(MalformedResponse, match="reserved value 11b"):
+        negotiated(flags=int(flags))
+
+
 def test_unoffered_tables_are_rejected() -> None:
     r = negotiated()
     r.negotiate_algorithms()

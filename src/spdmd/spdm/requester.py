@@ -407,6 +407,12 @@ class Requester:
                 raise MalformedResponse(
                     f"CAPABILITIES DataTransferSize {dts} differs from MaxSPDMmsgSize {mx} without CHUNK_CAP"
                 )
+        both = CapabilityFlag.MEAS_NO_SIG | CapabilityFlag.MEAS_SIG
+        if rsp.flags & both == both:
+            # DSP0274 table "Responder flag fields": MEAS_CAP 11b is reserved.
+            raise MalformedResponse(
+                f"CAPABILITIES flags 0x{rsp.flags:08x} set MEAS_CAP to the reserved value 11b"
+            )
         self.ct_exponent = rsp.ct_exponent
         self.responder_flags = rsp.flags
         self.responder_data_transfer_size = rsp.data_transfer_size
@@ -423,6 +429,13 @@ class Requester:
                     f"ALGORITHMS {name} is 0x{got:x}, expected exactly one bit of the offered 0x{offered:x}",
                     step=step,
                 )
+        # OtherParamsSelection bits 3:0 choose the opaque data format (1.2+);
+        # it must be one that was offered.
+        if rsp.other_params & 0x0F & ~req.other_params:
+            raise NegotiationError(
+                f"ALGORITHMS OtherParamsSelection 0x{rsp.other_params:02x} selects an opaque data format not offered (0x{req.other_params:02x})",
+                step=step,
+            )
         if rsp.ext_asym or rsp.ext_hash or rsp.tables:
             raise UnexpectedResponse(
                 "ALGORITHMS selects extended algorithms or algorithm tables that were not offered",
