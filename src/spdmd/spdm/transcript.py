@@ -20,6 +20,12 @@ ResponseNotReady and RESPOND_IF_READY never enter a transcript: the caller
 pairs the original request with the final response. An ERROR to CHALLENGE
 (Busy included) leaves B alone, because the responder produced no
 CHALLENGE_AUTH; a retried CHALLENGE therefore still signs A + B + C.
+
+Implementations disagree on whether Busy to GET_MEASUREMENTS resets L1
+(libspdm's requester does, its responder does not). This module follows the
+rule above (it does); spdmd.attest avoids depending on either reading by
+starting again from GET_VERSION when Busy interrupts a run of several
+GET_MEASUREMENTS.
 """
 
 from __future__ import annotations
