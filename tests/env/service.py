@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import json
 import sys
 import threading
@@ -319,7 +320,7 @@ class ControlPipe:
     def _read(self) -> None:
         for line in sys.stdin:
             if line.strip():
-                self.loop.call_soon(lambda line=line: self._handle(line))
+                self.loop.call_soon(functools.partial(self._handle, line))
         # The test closed our stdin: the stand-in's life is over.
         self.loop.call_soon(self.loop.quit)
 
