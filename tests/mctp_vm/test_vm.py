@@ -17,6 +17,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,10 +142,12 @@ def test_guest_suite_over_real_kernel_mctp(
     runner: ModuleType, share: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The in-guest scenarios (TUN, mctp-serial, loopback) pass against Linux's MCTP stack."""
+    started = time.monotonic()
     try:
-        runner.build_kernel()
+        image = runner.build_kernel()
     except runner.VmError as exc:
         pytest.fail(f"could not build the MCTP kernel: {exc}")
+    built = time.monotonic() - started
     serial_host = SerialHost(share)
     results = share / "results"
     env = runner.default_env()
@@ -160,6 +163,7 @@ def test_guest_suite_over_real_kernel_mctp(
             str(GUEST),
         ]
     )
+    started = time.monotonic()
     try:
         rc, output, _console = runner.run(
             command,
@@ -173,10 +177,14 @@ def test_guest_suite_over_real_kernel_mctp(
         pytest.fail(str(exc))
     finally:
         serial_host.close()
+    booted = time.monotonic() - started
     junit = results / "guest.xml"
     lines, bad = scenario_lines(junit) if junit.exists() else ([], 0)
     with capsys.disabled():
-        print("\nMCTP VM guest scenarios (real Linux 6.1 MCTP stack):")
+        print(
+            f"\nMCTP VM: kernel {image} ready in {built:.0f} s; "
+            f"boot and guest suite {booted:.0f} s; scenarios (real Linux MCTP stack):"
+        )
         print("\n".join(lines) if lines else "  (no results recorded)")
     assert lines, f"the guest suite recorded no results (exit {rc}):\n{output}"
     assert rc == 0 and bad == 0, f"guest suite exit {rc}, {bad} failed:\n{output}"

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from conftest import SerialBus, TunBus
 
 # A silent endpoint must be reported Failed within this many seconds.
-SILENT_DEADLINE = 10.0
+SILENT_DEADLINE = 20.0
 
 
 def run_spdmtool(
@@ -102,9 +102,9 @@ def test_tun_silent_endpoint_fails_within_deadline(
     elapsed = time.monotonic() - started
     assert (rc, result["status"], result["step"]) == (3, "Failed", "GET_VERSION")
     assert "no response" in str(result["reason"])
-    # The tool's start-up is counted too; the attestation itself gave up
-    # after one GET_VERSION timeout, well inside the deadline.
-    assert elapsed < SILENT_DEADLINE + 60
+    # Even counting the tool's start-up it gave up inside the deadline: the
+    # GET_VERSION timeout ended it, not the deadline.
+    assert elapsed < SILENT_DEADLINE
     assert tun_bus.ep(23).unanswered >= 1
 
 
@@ -118,7 +118,7 @@ def test_serial_silent_endpoint_fails_within_deadline(
     spdmtool: list[str], serial_bus: SerialBus
 ) -> None:
     """A silent endpoint over mctp-serial is reported Failed before its deadline."""
-    rc, result, _ = run_spdmtool(
+    rc, result, elapsed = run_spdmtool(
         spdmtool,
         serial_bus.silent,
         serial_bus.trust_anchor,
@@ -126,6 +126,7 @@ def test_serial_silent_endpoint_fails_within_deadline(
         str(SILENT_DEADLINE),
     )
     assert (rc, result["status"], result["step"]) == (3, "Failed", "GET_VERSION")
+    assert elapsed < SILENT_DEADLINE
 
 
 # -- many endpoints, one process ------------------------------------------------
@@ -159,6 +160,7 @@ def test_concurrent_attestation_with_a_silent_endpoint(tun_bus: TunBus) -> None:
     silent = results[23]
     assert (silent.status, silent.step) == ("Failed", "GET_VERSION")  # type: ignore[attr-defined]
     assert silent.unreachable  # type: ignore[attr-defined]
+    assert finished[23] < 20.0
     print("finished after (s):", {eid: round(t, 1) for eid, t in finished.items()})
 
 
@@ -308,7 +310,9 @@ def test_daemon_discovers_through_mctpd_and_attests_over_the_kernel(
             [{"net": 1, "eid": e, "types": [0, 5]} for e in (20, 21, 23, 27)]
         )
         # An empty SPDMD_TEST_MCTP_MAP turns the test hook off: real AF_MCTP.
-        env.start_daemon(extra_env={"SPDMD_TEST_MCTP_MAP": ""})
+        daemon = env.start_daemon(extra_env={"SPDMD_TEST_MCTP_MAP": ""}, wait=False)
+        # Python start-up under TCG is many times slower than on the host.
+        print(f"spdmd owned its name after {daemon.wait_owned(timeout=90):.1f} s")
         seen = {}
         for eid in (20, 21, 23, 27):
             seen[eid] = env.wait_status(f"mctp_1_{eid}", timeout=90)
