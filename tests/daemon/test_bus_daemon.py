@@ -276,3 +276,43 @@ def test_certificate_and_associations(bmc: Environment) -> None:
         CI_ROOT,
         f"{CI_ROOT}/gpu0",
     } <= set(everything)
+
+
+def test_periodic_reattestation(bmc: Environment) -> None:
+    """With reattest_period_seconds set, a responder is attested again without being asked."""
+    dev = bmc.device("gpu0")
+    bmc.write_config(
+        {
+            "entity_manager": False,
+            "mctp_discovery": False,
+            "reattest_period_seconds": 0.5,
+            "responders": [{"name": "gpu0", "host": "127.0.0.1", "port": dev.port}],
+        }
+    )
+    bmc.start_daemon()
+    first = bmc.wait_status("gpu0")
+    again = bmc.wait_status("gpu0", since=first["LastUpdated"], timeout=10)
+    assert again["status"] == "Success"
+
+
+def test_policy_hash_restriction_takes_effect(bmc: Environment) -> None:
+    """Allowing only a hash the device lacks fails it at NEGOTIATE_ALGORITHMS; ALL again recovers it."""
+    boot_static(bmc, "gpu0")
+    first = bmc.status("gpu0")["LastUpdated"]
+    bmc.client.set(
+        BUS_NAME,
+        CI_ROOT,
+        POLICY,
+        "AllowedAlgorithmsBaseHash",
+        dbus.Array(["TPM_ALG_SHA_256"], signature="v"),
+    )
+    st = bmc.wait_status("gpu0", since=first)
+    assert (st["status"], st["FailedStep"]) == ("Failed", "NEGOTIATE_ALGORITHMS")
+    bmc.client.set(
+        BUS_NAME,
+        CI_ROOT,
+        POLICY,
+        "AllowedAlgorithmsBaseHash",
+        dbus.Array(["ALL"], signature="v"),
+    )
+    assert bmc.wait_status("gpu0", since=st["LastUpdated"])["status"] == "Success"
