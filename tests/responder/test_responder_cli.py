@@ -227,3 +227,23 @@ def test_mctp_without_kernel_support_exits_3():
     assert proc.returncode == 3
     assert "CONFIG_MCTP" in proc.stderr
     assert "listening" not in proc.stdout
+
+
+def test_unwritable_root_path_exits_2(tmp_path):
+    proc = subprocess.run(
+        [
+            *CLI,
+            "--asym",
+            "ECDSA_P256",
+            "--port",
+            "0",
+            "--write-root",
+            str(tmp_path / "no" / "root.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "cannot write" in proc.stderr

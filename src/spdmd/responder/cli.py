@@ -212,9 +212,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = _log(args.verbose)
     try:
         config = build_config(args)
-        if args.write_root is not None:
-            count = write_roots(config, args.write_root)
-            log(f"wrote {count} root certificate(s) to {args.write_root}")
     except UsageError as exc:
         print(f"spdm-responder: {exc}", file=sys.stderr)
         return 2
@@ -229,6 +226,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    def ready(where: str) -> None:
+        # The root is written only once requests are accepted, so a unit or
+        # script that waits for the file may connect at once.
+        if args.write_root is not None:
+            count = write_roots(config, args.write_root)
+            log(f"wrote {count} root certificate(s) to {args.write_root}")
+        print(f"listening on {where}", flush=True)
+
     if args.transport == "mctp":
         try:
             serve_mctp(
@@ -236,11 +241,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stop=stop,
                 net=args.net,
                 on_event=log,
-                on_ready=lambda: print("listening on MCTP", flush=True),
+                on_ready=lambda: ready("MCTP"),
             )
         except TransportError as exc:
             print(f"spdm-responder: {exc}", file=sys.stderr)
             return 3
+        except OSError as exc:
+            print(
+                f"spdm-responder: cannot write {args.write_root}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
         return 0
 
     framing = "tcp" if args.transport == "tcp" else "emu"
@@ -264,7 +275,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 3
     server.start()
-    print(f"listening on {args.host}:{server.port}", flush=True)
+    try:
+        ready(f"{args.host}:{server.port}")
+    except OSError as exc:
+        server.stop()
+        print(
+            f"spdm-responder: cannot write {args.write_root}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         while not stop.is_set() and not server.wait(0.2):
             pass

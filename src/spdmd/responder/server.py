@@ -277,9 +277,9 @@ def serve_mctp(
         sock.close()
         raise TransportError(f"cannot bind the MCTP responder socket: errno {err}")
     buf = ctypes.create_string_buffer(mctp.DEFAULT_MAX_MESSAGE_SIZE)
-    if on_ready is not None:
-        on_ready()
     try:
+        if on_ready is not None:
+            on_ready()
         while not stop.is_set():
             if not wait(fd, _POLL):
                 continue
