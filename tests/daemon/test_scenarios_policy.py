@@ -41,11 +41,13 @@ def test_policy_restricts_versions(bmc: Environment) -> None:
     """AllowedVersions ["1.1"] re-attests at 1.1; a version no device has fails."""
     boot(bmc, bmc.device("dev"), bmc.device("old", versions=frozenset({0x11})))
     first = bmc.wait_status("dev")
+    old_first = bmc.wait_status("old")
     assert first["TypeVersion"] == "1.3"
     set_policy(bmc, "AllowedVersions", ["1.1"])
     st = bmc.wait_status("dev", since=first["LastUpdated"])
     assert (st["status"], st["TypeVersion"]) == ("Success", "1.1")
-    old = bmc.wait_status("old")
+    old = bmc.wait_status("old", since=old_first["LastUpdated"])
+    assert (old["status"], old["TypeVersion"]) == ("Success", "1.1")
     set_policy(bmc, "AllowedVersions", ["1.2", "1.3"])
     refused = bmc.wait_status("old", since=old["LastUpdated"])
     assert (refused["status"], refused["FailedStep"]) == ("Failed", "GET_VERSION")
