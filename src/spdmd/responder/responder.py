@@ -630,10 +630,17 @@ class Responder:
             total = 0
         else:
             raise _Refuse(ErrorCode.INVALID_REQUEST)
+        param2 = 0
+        if signed:
+            param2 = slot
+            if self._version >= 0x12:
+                # DSP0274 1.2 10.11 ContentChanged = 10b: no change detected
+                # (the blocks are fixed), as DMTF's responder reports.
+                param2 |= 0x20
         response = m.Measurements(
             version=self._version,
             total_count=total,
-            param2=slot if signed else 0,
+            param2=param2,
             blocks=blocks,
             nonce=self._random(NONCE_SIZE),
             requester_context=req.requester_context,
