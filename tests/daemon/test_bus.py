@@ -249,8 +249,10 @@ def test_properties_changed_on_set_and_update(h: Harness) -> None:
         path, (iface, changed, _inv) = sig.get()
         assert list(changed) == ["Count"] and isinstance(changed["Count"], dbus.UInt64)
         h.on_loop(lambda: obj.set(IFACE, "Count", 9))
+        h.on_loop(lambda: obj.set(IFACE, "Small", 4, emit=False))
         with pytest.raises(queue.Empty):
             sig.get(timeout=0.3)
+        assert int(h.call(obj.path, P, "Get", "ss", IFACE, "Small")) == 4
     finally:
         sig.close()
         drop(h, obj)

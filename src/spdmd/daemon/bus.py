@@ -370,12 +370,18 @@ class PropertiesObject(dbus.service.Object):
     def get(self, interface: str, name: str) -> Any:
         return self._props[interface][name].value
 
-    def set(self, interface: str, name: str, value: Any) -> None:
+    def set(self, interface: str, name: str, value: Any, *, emit: bool = True) -> None:
         """Change one property from the daemon side; emits when it changed."""
-        self.update(interface, {name: value})
+        self.update(interface, {name: value}, emit=emit)
 
-    def update(self, interface: str, values: dict[str, Any]) -> None:
-        """Change several properties of one interface with one signal."""
+    def update(
+        self, interface: str, values: dict[str, Any], *, emit: bool = True
+    ) -> None:
+        """Change several properties of one interface with one signal.
+
+        `emit=False` is for values set before the object is announced with
+        InterfacesAdded, which carries them anyway.
+        """
         props = self._props[interface]
         changed: dict[str, Any] = {}
         for name, value in values.items():
@@ -384,7 +390,7 @@ class PropertiesObject(dbus.service.Object):
                 prop.value = value
                 if prop.emits_change:
                     changed[name] = to_dbus(prop.signature, value)
-        if changed:
+        if changed and emit:
             self.PropertiesChanged(
                 interface,
                 dbus.Dictionary(changed, signature="sv"),

@@ -151,6 +151,7 @@ class Daemon:
         self.states: dict[str, _State] = {}
         self._generation = 0
         self._disabled: set[str] = set()
+        self._locks: dict[str, threading.Lock] = {}
         self._period_timer: Any = None
         self._pool = ThreadPoolExecutor(
             max_workers=config.parallelism, thread_name_prefix="attest"
@@ -233,10 +234,13 @@ class Daemon:
 
     def _add(self, dev: Device) -> None:
         self._generation += 1
+        # The lock outlives the state: a worker of a removed device may
+        # still be talking to it when the device is added again.
         state = _State(
             device=dev,
             enabled=dev.id not in self._disabled,
             generation=self._generation,
+            lock=self._locks.setdefault(dev.id, threading.Lock()),
         )
         state.trusted = TrustedComponentObject(
             self.conn, dev.id, dev.trusted_component_type
@@ -244,7 +248,9 @@ class Daemon:
         state.responder = self.responder_cls(
             self.conn, dev.id, self, dev.address.describe(), state.enabled
         )
-        state.responder.set(RESPONDER_IFACE, "Connectivity", dev.connectivity)
+        state.responder.set(
+            RESPONDER_IFACE, "Connectivity", dev.connectivity, emit=False
+        )
         self.states[dev.id] = state
         self._update_associations(state, announce=False)
         self.tree.publish(state.trusted)
@@ -285,11 +291,11 @@ class Daemon:
                 )
             )
         assert state.responder is not None and state.trusted is not None
-        state.responder.set(ASSOC_IFACE, "Associations", assocs)
+        state.responder.set(ASSOC_IFACE, "Associations", assocs, emit=announce)
         tc_assocs = []
         if dev.authenticating:
             tc_assocs.append(("protecting", "protected_by", dev.authenticating))
-        state.trusted.set(ASSOC_IFACE, "Associations", tc_assocs)
+        state.trusted.set(ASSOC_IFACE, "Associations", tc_assocs, emit=announce)
 
     # --- scheduling ------------------------------------------------------
 
