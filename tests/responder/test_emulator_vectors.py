@@ -20,10 +20,14 @@ import pytest
 from tests.spdm.vectors import MISSING_REASON, all_vector_paths
 
 from spdmd.responder.responder import Responder, ResponderConfig
+from spdmd.spdm import crypto
 from spdmd.spdm import messages as m
 from spdmd.spdm.constants import (
+    ASYM_ALGOS,
     ASYM_BY_NAME,
+    CHALLENGE_AUTH_SIGNING_CONTEXT,
     HASH_BY_NAME,
+    MEASUREMENTS_SIGNING_CONTEXT,
     AsymAlgo,
     version_from_string,
 )
@@ -82,6 +86,77 @@ def test_replayed_requests_get_answers_shaped_like_dmtfs(path):
             assert [b.index for b in decoded[0].blocks] == [
                 b.index for b in decoded[1].blocks
             ]
+
+
+@pytest.mark.skipif(not VECTORS, reason=MISSING_REASON)
+@pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)
+def test_replayed_signatures_cover_the_transcripts_the_notes_define(path):
+    """The emulator's own bookkeeping, checked independently of the
+    requester: CHALLENGE_AUTH signs A + B + C (B and C cleared after each
+    CHALLENGE, so a second one signs A + C), MEASUREMENTS signs L1 (from
+    1.2 prefixed by A; every measurement exchange since the last other
+    request)."""
+    vector = load(path)
+    version = int(version_from_string(vector["spdm_version"]))
+    asym = int(ASYM[vector["base_asym_algo"]])
+    hash_algo = int(HASH_BY_NAME[vector["base_hash_algo"]])
+    config = ResponderConfig.generate(
+        versions=frozenset({version}),
+        asym_algos=asym,
+        hash_algos=hash_algo,
+        slot_count=2,
+    )
+    responder = Responder(config)
+    signature_size = ASYM_ALGOS[AsymAlgo(asym)].signature_size
+    a = b = l1 = b""
+    verified = []
+    for exchange in vector["exchanges"]:
+        request = bytes.fromhex(exchange["request"])
+        response = responder.handle(request)
+        if response[1] == 0x7F:
+            continue  # beyond our chain; errors enter no transcript
+        code = request[1]
+        if code in (0x84, 0xE1, 0xE3):
+            a = (b"" if code == 0x84 else a) + request + response
+        elif code == 0x81:
+            b = request + response
+        elif code == 0x82:
+            b += request + response
+        if code != 0xE0:
+            l1 = b""
+        if code == 0x83:
+            unsigned, signature = response[:-signature_size], response[-signature_size:]
+            key = config.slots[request[2]][asym].key.public_key()
+            message = crypto.signing_input(
+                version,
+                CHALLENGE_AUTH_SIGNING_CONTEXT,
+                a + b + request + unsigned,
+                hash_algo,
+            )
+            crypto.verify_signature(key, asym, hash_algo, message, signature)
+            verified.append("CHALLENGE")
+            b = b""
+        if code == 0xE0:
+            signed = bool(request[2] & 1)
+            if not l1 and version >= 0x12:
+                l1 = a
+            if not signed:
+                l1 += request + response
+                continue
+            unsigned, signature = response[:-signature_size], response[-signature_size:]
+            slot = request[36] if version >= 0x11 else 0
+            key = config.slots[slot][asym].key.public_key()
+            message = crypto.signing_input(
+                version,
+                MEASUREMENTS_SIGNING_CONTEXT,
+                l1 + request + unsigned,
+                hash_algo,
+            )
+            crypto.verify_signature(key, asym, hash_algo, message, signature)
+            verified.append("GET_MEASUREMENTS")
+            l1 = b""
+    expected = [e["step"] for e in vector["exchanges"] if e["step"] == "CHALLENGE"]
+    assert verified == [*expected, "GET_MEASUREMENTS"]
 
 
 def _unsigned_length(data: bytes) -> int:
