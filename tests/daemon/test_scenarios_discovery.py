@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from tests.env.client import DBusCallError
 from tests.env.harness import BUS_NAME, CI_ROOT, Environment
 from tests.env.processes import wait_for
 
@@ -33,6 +34,19 @@ def test_boot_with_no_endpoints(bmc: Environment) -> None:
     assert bmc.client.get(BUS_NAME, CI_ROOT, POLICY, "Enabled") is True
     # The mapper answers an empty search from "/" with an empty result.
     assert bmc.client.subtree("/", 0, ("xyz.openbmc_project.MCTP.Endpoint",)) == {}
+
+    # bmcweb's collection query finds the daemon's root through introspection
+    # (so no ResourceNotFound) and no members.
+    def root_object() -> object:
+        try:
+            return bmc.client.get_object(CI_ROOT, (POLICY,))
+        except DBusCallError:
+            return None
+
+    wait_for(root_object, 10)
+    assert POLICY in root_object()[BUS_NAME]  # type: ignore[index]
+    assert "org.freedesktop.DBus.ObjectManager" in root_object()[BUS_NAME]  # type: ignore[index]
+    assert bmc.client.subtree_paths(CI_ROOT, 0, (CI,)) == []
 
 
 def test_mapper_appears_late(bmc: Environment) -> None:
