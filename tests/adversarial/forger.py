@@ -81,6 +81,10 @@ class Forger:
     l1: bytearray = field(default_factory=bytearray)
     version: int = 0x10
     name: str = "forger"
+    # A fake clock (tests.spdm.conftest.FakeClock) that silence advances by
+    # the timeout; rules may advance it themselves to act slow.
+    clock: Any = None
+    timeout: float = 0.0
 
     def key(self, slot: int = 0) -> Any:
         return self.config.slots[slot][P384].key
@@ -95,11 +99,14 @@ class Forger:
 
     def exchange(self, request: bytes, timeout: float) -> bytes:
         self.sent.append(request)
+        self.timeout = timeout
         step = Code(request[1]).name
         real = self.responder.handle(request)
         rule = self.rules.get(step)
         out = rule(self, request, real or b"") if rule else real
         if out is None:
+            if self.clock is not None:
+                self.clock.now += timeout
             raise TransportTimeout("no response")
         self._record(request, out)
         return out
@@ -214,3 +221,11 @@ def make_forger(
 
 def requester_config(trust: TrustStore, **kw: Any) -> RequesterConfig:
     return RequesterConfig(trust=trust, **kw)
+
+
+def assert_failed(result: Any, step: str, error: type | None = None) -> None:
+    """Failed at `step`, with a reason, and (if given) that error class."""
+    assert (result.status, result.step) == ("Failed", step), result.reason
+    if error is not None:
+        assert isinstance(result.error, error), repr(result.error)
+    assert result.reason

@@ -13,6 +13,7 @@ import pytest
 from spdmd.attest import attest
 from spdmd.errors import DigestMismatch, SignatureError, UnexpectedResponse
 from tests.adversarial.forger import (
+    assert_failed,
     MEASUREMENTS_CONTEXT,
     Forger,
     make_forger,
@@ -33,10 +34,6 @@ def forge(**sign: Any) -> Any:
     return rule
 
 
-def assert_failed(result: Any, step: str, error: type) -> None:
-    assert (result.status, result.step) == ("Failed", step), result.reason
-    assert isinstance(result.error, error), repr(result.error)
-    assert result.reason
 
 
 def test_slot_differs_from_request() -> None:

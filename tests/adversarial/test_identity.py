@@ -25,11 +25,6 @@ def run(f: Forger, trust: Any, **kw: Any) -> Any:
     return attest(f, requester_config(trust, **kw))
 
 
-def assert_failed(result: Any, step: str, error: type | None = None) -> None:
-    assert (result.status, result.step) == ("Failed", step), result.reason
-    if error is not None:
-        assert isinstance(result.error, error), repr(result.error)
-    assert result.reason
 
 
 def digests(mask: int, *values: bytes) -> Any:
