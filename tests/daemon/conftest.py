@@ -9,18 +9,12 @@ default test configuration (5 s deadline).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.env.fixtures import require_dbus
-from tests.env.harness import Environment, spdmd_executable
-
-
-def require_spdmd() -> None:
-    if shutil.which(spdmd_executable()) is None:
-        pytest.skip("the spdmd console script is not installed (run scripts/setup)")
+from tests.env.fixtures import require_dbus, require_spdmd
+from tests.env.harness import Environment
 
 
 @pytest.fixture(scope="module")

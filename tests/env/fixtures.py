@@ -26,6 +26,14 @@ def require_dbus() -> None:
         pytest.skip("dbus-python is not installed (Debian package python3-dbus)")
 
 
+def require_spdmd() -> None:
+    """Skip the calling test unless the spdmd console script is installed."""
+    from tests.env.harness import spdmd_executable
+
+    if shutil.which(spdmd_executable()) is None:
+        pytest.skip("the spdmd console script is not installed (run scripts/setup)")
+
+
 @pytest.fixture(scope="module")
 def dbus_daemon() -> Iterator[DBusDaemon]:
     """A private dbus-daemon with the system bus policy and ours included."""
