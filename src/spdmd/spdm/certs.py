@@ -357,6 +357,9 @@ def parse_cert_chain(data: bytes, hash_algo: int) -> CertificateChain:
             UnsupportedAlgorithm,
             x509.InvalidVersion,
             x509.DuplicateExtension,
+            # Valid DER names (x400Address, ediPartyName) cryptography cannot
+            # represent; it raises this, which is not a ValueError.
+            x509.UnsupportedGeneralNameType,
         ) as exc:
             raise _error(
                 f"certificate {len(certs) + 1} of the chain (offset {offset}) does not parse as X.509: {exc}"
