@@ -302,7 +302,9 @@ def serve_mctp(
                 )
                 continue
             try:
-                response, delay = responder.handle_timed(buf.raw[:rc])
+                response, delay = responder.handle_timed(
+                    ctypes.string_at(buf, min(rc, len(buf)))
+                )
             except Exception as exc:
                 events(f"BUG: responder raised {exc!r}")
                 raise

@@ -359,7 +359,7 @@ class MctpTransport:
             self.discarded += 1
             return None
         # With MSG_TRUNC the return value is the datagram's real length.
-        data = self._buf.raw[: min(rc, len(self._buf))]
+        data = ctypes.string_at(self._buf, min(rc, len(self._buf)))
         return data, MctpAddress.unpack(addr), rc
 
     def _drain(self) -> None:
