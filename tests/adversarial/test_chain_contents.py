@@ -13,11 +13,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID
-
-from spdmd.attest import attest
-from spdmd.errors import CertificateChainError
-from spdmd.spdm import messages as m
-from spdmd.spdm.certs import build_cert_chain
 from tests.adversarial.forger import (
     SHA384,
     Forger,
@@ -25,6 +20,11 @@ from tests.adversarial.forger import (
     make_forger,
     requester_config,
 )
+
+from spdmd.attest import attest
+from spdmd.errors import CertificateChainError
+from spdmd.spdm import messages as m
+from spdmd.spdm.certs import build_cert_chain
 
 _NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "attacker device")])
 # GeneralNames holding one ediPartyName ([5]) or x400Address ([3]): valid
@@ -77,7 +77,9 @@ def serve_chain(f: Forger, chain: bytes) -> None:
     ids=["san-edi-party", "san-x400", "ian-edi-party"],
 )
 @pytest.mark.parametrize("verify", [True, False])
-def test_general_name_cryptography_cannot_represent(oid: Any, value: bytes, verify: bool) -> None:
+def test_general_name_cryptography_cannot_represent(
+    oid: Any, value: bytes, verify: bool
+) -> None:
     """The device's certificate carries an ediPartyName/x400Address name: Failed, not an exception."""
     f, trust = make_forger()
     key = ec.generate_private_key(ec.SECP384R1())
@@ -93,4 +95,6 @@ def test_self_made_chain_with_matching_digest() -> None:
     key = ec.generate_private_key(ec.SECP384R1())
     der = self_signed(key, x509.BasicConstraints(ca=False, path_length=None))
     serve_chain(f, build_cert_chain([der], SHA384))
-    assert_failed(attest(f, requester_config(trust)), "CERTIFICATE_CHAIN", CertificateChainError)
+    assert_failed(
+        attest(f, requester_config(trust)), "CERTIFICATE_CHAIN", CertificateChainError
+    )

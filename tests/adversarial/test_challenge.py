@@ -9,16 +9,16 @@ import hashlib
 from typing import Any
 
 import pytest
-
-from spdmd.attest import attest
-from spdmd.errors import DigestMismatch, SignatureError, UnexpectedResponse
 from tests.adversarial.forger import (
-    assert_failed,
     MEASUREMENTS_CONTEXT,
     Forger,
+    assert_failed,
     make_forger,
     requester_config,
 )
+
+from spdmd.attest import attest
+from spdmd.errors import DigestMismatch, SignatureError, UnexpectedResponse
 
 
 def run(f: Forger, trust: Any, **kw: Any) -> Any:
@@ -32,8 +32,6 @@ def forge(**sign: Any) -> Any:
         return f.signed_challenge_auth(req, f.challenge_auth(req, rsp), **sign)
 
     return rule
-
-
 
 
 def test_slot_differs_from_request() -> None:
@@ -111,7 +109,9 @@ def test_signature_with_the_key_of_another_trusted_chain() -> None:
     ],
 )
 @pytest.mark.parametrize("version", [0x11, 0x12])
-def test_signature_over_the_wrong_transcript(name: str, over: Any, version: int) -> None:
+def test_signature_over_the_wrong_transcript(
+    name: str, over: Any, version: int
+) -> None:
     """A genuine signature over a transcript that omits, duplicates or reorders messages."""
     f, trust = make_forger(versions=frozenset({version}))
     f.rules["CHALLENGE"] = forge(over=over)

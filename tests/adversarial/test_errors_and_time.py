@@ -8,10 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from spdmd.attest import attest, get_signed_measurements
-from spdmd.errors import ErrorResponse, SpdmError, UnexpectedResponse
-from spdmd.spdm.constants import Code
 from tests.adversarial.forger import (
     Forger,
     assert_failed,
@@ -19,6 +15,10 @@ from tests.adversarial.forger import (
     requester_config,
 )
 from tests.spdm.conftest import FakeClock
+
+from spdmd.attest import attest, get_signed_measurements
+from spdmd.errors import ErrorResponse, SpdmError, UnexpectedResponse
+from spdmd.spdm.constants import Code
 
 DEADLINE = 10.0
 
@@ -83,11 +83,15 @@ def test_respond_if_ready_answered_with_another_response() -> None:
     """After ResponseNotReady for CHALLENGE, RESPOND_IF_READY gets a DIGESTS."""
     f, trust = make_forger()
     f.rules["CHALLENGE"] = not_ready_forever(4)
-    f.rules["RESPOND_IF_READY"] = lambda f, req, rsp: bytes((0x12, 0x01, 0, 1)) + bytes(48)
+    f.rules["RESPOND_IF_READY"] = lambda f, req, rsp: (
+        bytes((0x12, 0x01, 0, 1)) + bytes(48)
+    )
     assert_failed(timed(f, trust), "CHALLENGE", UnexpectedResponse)
 
 
-@pytest.mark.parametrize("extended", [b"", b"\x04", b"\x04\x83\x01", b"\x04\x83\x01\x02\x00"])
+@pytest.mark.parametrize(
+    "extended", [b"", b"\x04", b"\x04\x83\x01", b"\x04\x83\x01\x02\x00"]
+)
 def test_response_not_ready_with_bad_extended_data(extended: bytes) -> None:
     """ResponseNotReady whose extended data is missing, short or has a trailing byte."""
     f, trust = make_forger()
@@ -119,8 +123,11 @@ def test_busy_forever_in_a_measurement_run() -> None:
     clock = FakeClock()
     f.clock = clock
     result = get_signed_measurements(
-        f, requester_config(trust, deadline=DEADLINE), indices=(1, 2),
-        clock=clock, sleep=clock.sleep,
+        f,
+        requester_config(trust, deadline=DEADLINE),
+        indices=(1, 2),
+        clock=clock,
+        sleep=clock.sleep,
     )
     assert_failed(result, "GET_MEASUREMENTS", ErrorResponse)
     assert f.steps().count("GET_VERSION") <= 4
@@ -154,8 +161,14 @@ def test_every_reply_just_inside_its_timeout() -> None:
         f.clock.now += f.timeout * 0.95
         return rsp
 
-    for step in ("GET_VERSION", "GET_CAPABILITIES", "NEGOTIATE_ALGORITHMS",
-                 "GET_DIGESTS", "GET_CERTIFICATE", "CHALLENGE"):
+    for step in (
+        "GET_VERSION",
+        "GET_CAPABILITIES",
+        "NEGOTIATE_ALGORITHMS",
+        "GET_DIGESTS",
+        "GET_CERTIFICATE",
+        "CHALLENGE",
+    ):
         f.rules[step] = slow
     result = timed(f, trust, round_trip=2.0, portion_size=64)
     assert_failed(result, "DEADLINE")

@@ -5,9 +5,9 @@ could come from a broken forger rather than from the check under test."""
 from __future__ import annotations
 
 import pytest
+from tests.adversarial.forger import Forger, make_forger, requester_config
 
 from spdmd.attest import attest, get_signed_measurements
-from tests.adversarial.forger import Forger, make_forger, requester_config
 
 
 def resign_challenge(f: Forger, req: bytes, rsp: bytes) -> bytes:
@@ -32,7 +32,9 @@ def test_resigned_challenge_auth_is_accepted(version: int) -> None:
 
 @pytest.mark.parametrize("version", [0x11, 0x12, 0x13])
 @pytest.mark.parametrize("indices", [(1, 2, 0x10), (255,)])
-def test_resigned_measurements_are_accepted(version: int, indices: tuple[int, ...]) -> None:
+def test_resigned_measurements_are_accepted(
+    version: int, indices: tuple[int, ...]
+) -> None:
     """Control: MEASUREMENTS re-signed over (A +) L1 verify."""
     f, trust = make_forger(versions=frozenset({version}))
     f.rules["GET_MEASUREMENTS"] = resign_measurements

@@ -8,6 +8,13 @@ import hashlib
 from typing import Any
 
 import pytest
+from tests.adversarial.forger import (
+    Forger,
+    H,
+    assert_failed,
+    make_forger,
+    requester_config,
+)
 
 from spdmd.attest import attest
 from spdmd.errors import (
@@ -18,13 +25,10 @@ from spdmd.errors import (
     UnexpectedResponse,
 )
 from spdmd.spdm import messages as m
-from tests.adversarial.forger import H, Forger, make_forger, requester_config
 
 
 def run(f: Forger, trust: Any, **kw: Any) -> Any:
     return attest(f, requester_config(trust, **kw))
-
-
 
 
 def digests(mask: int, *values: bytes) -> Any:
@@ -155,9 +159,7 @@ def test_largest_possible_chain_ends() -> None:
 def test_chain_beyond_the_spdm_maximum() -> None:
     """The first CERTIFICATE implies a chain longer than a u16 Length can describe."""
     f, trust = make_forger()
-    f.rules["GET_CERTIFICATE"] = certificate(
-        lambda f, get: (bytes(get.length), 0xFFFF)
-    )
+    f.rules["GET_CERTIFICATE"] = certificate(lambda f, get: (bytes(get.length), 0xFFFF))
     assert_failed(run(f, trust), "GET_CERTIFICATE", MalformedResponse)
 
 
@@ -177,8 +179,10 @@ def test_portion_longer_than_asked() -> None:
     f, trust = make_forger()
     chain = f.chain(0)
     f.rules["GET_CERTIFICATE"] = certificate(
-        lambda f, get: (chain[get.offset : get.offset + get.length + 1],
-                        max(0, len(chain) - get.offset - get.length - 1))
+        lambda f, get: (
+            chain[get.offset : get.offset + get.length + 1],
+            max(0, len(chain) - get.offset - get.length - 1),
+        )
     )
     assert_failed(run(f, trust, portion_size=256), "GET_CERTIFICATE", MalformedResponse)
 
@@ -189,8 +193,10 @@ def test_chain_header_length_larger_than_served() -> None:
     chain = bytearray(f.chain(0))
     chain[0:2] = (len(chain) + 100).to_bytes(2, "little")
     f.rules["GET_CERTIFICATE"] = certificate(
-        lambda f, get: (bytes(chain[get.offset : get.offset + get.length]),
-                        len(chain) - get.offset - len(chain[get.offset : get.offset + get.length]))
+        lambda f, get: (
+            bytes(chain[get.offset : get.offset + get.length]),
+            len(chain) - get.offset - len(chain[get.offset : get.offset + get.length]),
+        )
     )
     assert_failed(run(f, trust), "CERTIFICATE_CHAIN", MalformedResponse)
 
@@ -238,3 +244,19 @@ def test_digest_entry_shorter_than_the_hash() -> None:
     f.rules["GET_DIGESTS"] = digests(0x01, hashlib.sha256(f.chain(0)).digest())
     assert_failed(run(f, trust), "GET_DIGESTS", MalformedResponse)
     assert H == 48
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="requester.py _on_digests does not check that the 1.3 ProvisionedSlotMask "
+    "(Param2) is inside the SupportedSlotMask (Param1); reported to its owner",
+)
+def test_1_3_provisioned_slot_not_supported() -> None:
+    """1.3 DIGESTS provisions slot 0 while its SupportedSlotMask says slot 0 does not exist."""
+    f, trust = make_forger(versions=frozenset({0x13}))
+
+    def rule(f: Forger, req: bytes, rsp: bytes) -> bytes:
+        return bytes((0x13, 0x01, 0x02, 0x01)) + hashlib.sha384(f.chain(0)).digest()
+
+    f.rules["GET_DIGESTS"] = rule
+    assert_failed(run(f, trust), "GET_DIGESTS", MalformedResponse)

@@ -7,6 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.adversarial.forger import (
+    CHALLENGE_CONTEXT,
+    SIG,
+    Forger,
+    assert_failed,
+    make_forger,
+    requester_config,
+)
 
 from spdmd.attest import get_signed_measurements
 from spdmd.errors import (
@@ -16,14 +24,6 @@ from spdmd.errors import (
     UnexpectedResponse,
 )
 from spdmd.spdm import messages as m
-from tests.adversarial.forger import (
-    CHALLENGE_CONTEXT,
-    SIG,
-    Forger,
-    assert_failed,
-    make_forger,
-    requester_config,
-)
 
 
 def run(f: Forger, trust: Any, indices: tuple[int, ...] = (255,), **kw: Any) -> Any:

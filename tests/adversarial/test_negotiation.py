@@ -8,6 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.adversarial.forger import (
+    Forger,
+    assert_failed,
+    make_forger,
+    requester_config,
+)
 
 from spdmd.attest import attest
 from spdmd.errors import (
@@ -17,12 +23,6 @@ from spdmd.errors import (
     UnexpectedResponse,
 )
 from spdmd.spdm import messages as m
-from tests.adversarial.forger import (
-    Forger,
-    assert_failed,
-    make_forger,
-    requester_config,
-)
 
 
 def run(f: Forger, trust: Any, **kw: Any) -> Any:
@@ -80,7 +80,9 @@ def test_version_response_with_a_negotiated_version_byte() -> None:
 def test_version_entry_count_beyond_the_data() -> None:
     """VERSION says 200 entries and carries 1."""
     f, trust = make_forger()
-    f.rules["GET_VERSION"] = lambda f, req, rsp: bytes((0x10, 0x04, 0, 0, 0, 200, 0, 0x12))
+    f.rules["GET_VERSION"] = lambda f, req, rsp: bytes(
+        (0x10, 0x04, 0, 0, 0, 200, 0, 0x12)
+    )
     assert_failed(run(f, trust), "GET_VERSION", MalformedResponse)
 
 
@@ -152,7 +154,9 @@ def test_capabilities_in_the_1_1_layout_after_1_2() -> None:
 def test_capabilities_in_the_1_2_layout_after_1_1() -> None:
     """1.1 negotiated; CAPABILITIES carries the 1.2 size fields (8 trailing bytes)."""
     f, trust = make_forger(versions=frozenset({0x11}))
-    f.rules["GET_CAPABILITIES"] = lambda f, req, rsp: rsp + (0x1200).to_bytes(4, "little") * 2
+    f.rules["GET_CAPABILITIES"] = lambda f, req, rsp: (
+        rsp + (0x1200).to_bytes(4, "little") * 2
+    )
     assert_failed(run(f, trust), "GET_CAPABILITIES", MalformedResponse)
 
 
@@ -166,7 +170,9 @@ def test_response_in_another_version(step: str) -> None:
     assert_failed(run(f, trust), step, UnexpectedResponse)
 
 
-@pytest.mark.parametrize("step", ["GET_VERSION", "GET_CAPABILITIES", "NEGOTIATE_ALGORITHMS"])
+@pytest.mark.parametrize(
+    "step", ["GET_VERSION", "GET_CAPABILITIES", "NEGOTIATE_ALGORITHMS"]
+)
 def test_trailing_bytes(step: str) -> None:
     """A genuine VERSION, CAPABILITIES or ALGORITHMS with one byte appended."""
     f, trust = make_forger()
@@ -175,8 +181,15 @@ def test_trailing_bytes(step: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "step", ["GET_VERSION", "GET_CAPABILITIES", "NEGOTIATE_ALGORITHMS", "GET_DIGESTS",
-             "GET_CERTIFICATE", "CHALLENGE"]
+    "step",
+    [
+        "GET_VERSION",
+        "GET_CAPABILITIES",
+        "NEGOTIATE_ALGORITHMS",
+        "GET_DIGESTS",
+        "GET_CERTIFICATE",
+        "CHALLENGE",
+    ],
 )
 def test_response_with_the_wrong_code(step: str) -> None:
     """The device answers with a well-formed response to another request (DIGESTS or VERSION)."""

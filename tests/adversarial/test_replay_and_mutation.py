@@ -14,13 +14,18 @@ import pytest
 from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.adversarial.forger import (
+    Forger,
+    assert_failed,
+    make_forger,
+    requester_config,
+)
+from tests.spdm.vectors import MISSING_REASON, all_vector_paths, load
 
 from spdmd.attest import RequesterConfig, attest, get_signed_measurements
 from spdmd.errors import SignatureError, TransportTimeout, UnexpectedResponse
 from spdmd.spdm.certs import TrustStore, ValidityPolicy
 from spdmd.spdm.constants import Code
-from tests.adversarial.forger import Forger, assert_failed, make_forger, requester_config
-from tests.spdm.vectors import MISSING_REASON, all_vector_paths, load
 
 VECTORS = all_vector_paths()
 
@@ -155,8 +160,13 @@ def test_no_single_byte_change_gives_success(
 @given(
     version=st.sampled_from([0x12, 0x13]),
     target=st.sampled_from(
-        [("GET_VERSION", 0), ("GET_CAPABILITIES", 0), ("NEGOTIATE_ALGORITHMS", 0),
-         ("GET_MEASUREMENTS", 0), ("GET_MEASUREMENTS", 1)]
+        [
+            ("GET_VERSION", 0),
+            ("GET_CAPABILITIES", 0),
+            ("NEGOTIATE_ALGORITHMS", 0),
+            ("GET_MEASUREMENTS", 0),
+            ("GET_MEASUREMENTS", 1),
+        ]
     ),
     kind=st.sampled_from(["flip", "truncate", "extend"]),
     position=st.integers(min_value=0, max_value=1 << 16),
