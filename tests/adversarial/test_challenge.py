@@ -108,7 +108,7 @@ def test_signature_with_the_key_of_another_trusted_chain() -> None:
         ("B without its DIGESTS", lambda a, b, c: a + b[4 + 4 + 48 :] + c),
     ],
 )
-@pytest.mark.parametrize("version", [0x11, 0x12])
+@pytest.mark.parametrize("version", [0x10, 0x11, 0x12, 0x13])
 def test_signature_over_the_wrong_transcript(
     name: str, over: Any, version: int
 ) -> None:

@@ -20,7 +20,7 @@ def resign_measurements(f: Forger, req: bytes, rsp: bytes) -> bytes:
     return f.signed_measurements(req, f.measurements(req, rsp))
 
 
-@pytest.mark.parametrize("version", [0x11, 0x12, 0x13])
+@pytest.mark.parametrize("version", [0x10, 0x11, 0x12, 0x13])
 def test_resigned_challenge_auth_is_accepted(version: int) -> None:
     """Control: a CHALLENGE_AUTH re-signed by the forger verifies."""
     f, trust = make_forger(versions=frozenset({version}))
@@ -30,7 +30,7 @@ def test_resigned_challenge_auth_is_accepted(version: int) -> None:
     assert result.version == version
 
 
-@pytest.mark.parametrize("version", [0x11, 0x12, 0x13])
+@pytest.mark.parametrize("version", [0x10, 0x11, 0x12, 0x13])
 @pytest.mark.parametrize("indices", [(1, 2, 0x10), (255,)])
 def test_resigned_measurements_are_accepted(
     version: int, indices: tuple[int, ...]

@@ -326,3 +326,22 @@ def test_opaque_length_beyond_the_message() -> None:
 
     f.rules["GET_MEASUREMENTS"] = rule
     assert_failed(run(f, trust), "GET_MEASUREMENTS", MalformedResponse)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="requester.py _check_blocks does not check that a digest block "
+    "(ValueType bit 7 clear) holds exactly one MeasurementHashAlgo digest; "
+    "reported to its owner",
+)
+def test_digest_block_of_the_wrong_size() -> None:
+    """A correctly signed digest block (not raw) whose value is 1 byte instead of a hash."""
+    f, trust = make_forger()
+
+    def change(meas: m.Measurements) -> None:
+        b = meas.blocks[0]
+        assert not b.raw_bit_stream
+        meas.blocks = (m.MeasurementBlock(b.index, b.spec, b.value_type, b"\x01"),)
+
+    f.rules["GET_MEASUREMENTS"] = signed_only(change)
+    assert_failed(run(f, trust, (1,)), "GET_MEASUREMENTS", MalformedResponse)
