@@ -23,7 +23,9 @@ SPDMD_GIT_URI ?= "git://git.example.invalid/meta-spdm-python.git"
 SPDMD_GIT_BRANCH ?= "main"
 SRC_URI = "${SPDMD_GIT_URI};protocol=https;branch=${SPDMD_GIT_BRANCH} \
            file://run-ptest"
-SRCREV = "1913f08ae6f83a6006b27ed45e0dc8ad98bc0416"
+# The last commit of this repository the layer was checked against; it
+# cannot name the commit that changes it, so a release bumps it afterwards.
+SRCREV = "e3db9806b45cd68a2cf3104d5e67a727b04fce36"
 
 # pyproject.toml: build-backend = "setuptools.build_meta".
 inherit python_setuptools_build_meta systemd ptest
