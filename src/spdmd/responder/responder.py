@@ -246,6 +246,9 @@ class Responder:
     def _get_capabilities(self, request: bytes) -> bytes:
         req = m.GetCapabilities.decode(request)
         version = req.version
+        # Like DMTF's responder: once GET_CAPABILITIES names a version we
+        # offer, even a refusal of it is answered in that version.
+        self._version = version
         dts = self.config.data_transfer_size
         if version >= 0x12:
             # DSP0274 1.2 10.4: DataTransferSize at least 42 and, without
@@ -507,8 +510,8 @@ class Responder:
     # -- errors, RESPOND_IF_READY and post-processing faults -------------------
 
     def _error(self, code: int, data: int = 0) -> bytes:
-        # Before GET_CAPABILITIES fixes the version, errors are version 1.0.
-        version = self._version if self._state in (_CAPABLE, _NEGOTIATED) else 0x10
+        # Before GET_CAPABILITIES names a version, errors are version 1.0.
+        version = self._version if self._state != _START else 0x10
         return m.ErrorMessage(
             version=version, error_code=code, error_data=data
         ).encode()
