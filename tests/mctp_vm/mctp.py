@@ -19,7 +19,6 @@ The first packet's payload starts with IC(7) | message type(6:0).
 from __future__ import annotations
 
 import enum
-import struct
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -342,10 +341,3 @@ class ControlEndpoint:
         # which every endpoint supports (DSP0236 12.7).
         types = [t for t in self.message_types if t != MSG_TYPE_CONTROL]
         return reply(CompletionCode.SUCCESS, bytes((len(types), *types)))
-
-
-def parse_header(data: bytes) -> tuple[int, int, int]:
-    """(dest, src, flags) of a raw packet, for log lines."""
-    if len(data) < 4:
-        raise PacketError("short MCTP header")
-    return struct.unpack_from("xBBB", data)

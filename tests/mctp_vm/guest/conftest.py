@@ -10,8 +10,9 @@ Addressing (docs/mctp-vm.md has the picture):
 - mctptun0 (TUN, MTU 68): local EID 8, EIDs 20-29 routed to it, served by
   `Bus` in a thread of this process;
 - lo: local EID 9, served by a responder on a bound AF_MCTP socket;
-- mctpserial0 (N_MCTP on ttyS1, MTU 68): local EID 10, EIDs 30-31 routed to
-  it; the endpoints run on the host, behind qemu's socket chardev.
+- mctpserial0 (N_MCTP on ttyS1, MTU 68), MCTP network 2: local EID 10,
+  EIDs 30-31 routed to it; the endpoints run on the host, behind qemu's
+  socket chardev.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ TUN = "mctptun0"
 SERIAL = "mctpserial0"
 LOCAL_TUN, LOCAL_LO, LOCAL_SERIAL = 8, 9, 10
 N_MCTP = 28
+SERIAL_NET = 2
 
 # EID -> (what the endpoint does, responder faults, endpoint options).
 TUN_ENDPOINTS: dict[int, tuple[str, list[str], dict[str, object]]] = {
@@ -136,6 +138,7 @@ def loopback(
 class SerialBus:
     good: int
     silent: int
+    net: int
     trust_anchor: Path
 
 
@@ -159,10 +162,12 @@ def serial_bus(netlink: Netlink) -> Iterator[SerialBus]:
         if os.path.exists(f"/sys/class/net/{SERIAL}"):
             break
         time.sleep(0.05)
+    # The serial link is MCTP network 2, so requesters must name the network.
+    netlink.set_link(SERIAL, net=SERIAL_NET)
     netlink.set_link(SERIAL, up=True)
     netlink.add_addr(SERIAL, LOCAL_SERIAL)
     netlink.add_route(SERIAL, 30, extent=1)
-    yield SerialBus(30, 31, Path(anchor))
+    yield SerialBus(30, 31, SERIAL_NET, Path(anchor))
     os.close(fd)
 
 

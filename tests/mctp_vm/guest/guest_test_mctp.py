@@ -109,9 +109,20 @@ def test_tun_silent_endpoint_fails_within_deadline(
 
 
 def test_serial_attest_success(spdmtool: list[str], serial_bus: SerialBus) -> None:
-    """spdmtool attests a host-side endpoint over mctp-serial (DSP0253 on ttyS1)."""
-    rc, result, _ = run_spdmtool(spdmtool, serial_bus.good, serial_bus.trust_anchor)
+    """spdmtool attests a host-side endpoint over mctp-serial (DSP0253 on ttyS1, network 2)."""
+    rc, result, _ = run_spdmtool(
+        spdmtool, serial_bus.good, serial_bus.trust_anchor, "--net", str(serial_bus.net)
+    )
     assert (rc, result["status"]) == (0, "Success")
+
+
+def test_serial_endpoint_is_not_on_the_default_network(
+    spdmtool: list[str], serial_bus: SerialBus
+) -> None:
+    """Without --net the serial endpoint (network 2) is unreachable: Failed, exit 3."""
+    rc, result, _ = run_spdmtool(spdmtool, serial_bus.good, serial_bus.trust_anchor)
+    assert (rc, result["status"]) == (3, "Failed")
+    assert "route" in str(result["reason"]), result["reason"]
 
 
 def test_serial_silent_endpoint_fails_within_deadline(
@@ -122,6 +133,8 @@ def test_serial_silent_endpoint_fails_within_deadline(
         spdmtool,
         serial_bus.silent,
         serial_bus.trust_anchor,
+        "--net",
+        str(serial_bus.net),
         "--deadline",
         str(SILENT_DEADLINE),
     )
@@ -236,7 +249,7 @@ def test_late_reply_after_timeout_is_not_taken_for_the_next(
 
 
 def control(
-    eid: int, command: int, data: bytes = b"", timeout: float = 5.0
+    eid: int, command: int, data: bytes = b"", timeout: float = 5.0, net: int = 0
 ) -> ControlResponse:
     """One control request through an AF_MCTP socket of type 0, as mctpd sends it."""
     libc = af_mctp.load_libc()
@@ -244,7 +257,7 @@ def control(
     try:
         fd = sock.fileno()
         body = ControlRequest(1, command, data).encode()
-        addr = af_mctp.MctpAddress(0, eid, 0, af_mctp.MCTP_TAG_OWNER).pack()
+        addr = af_mctp.MctpAddress(net, eid, 0, af_mctp.MCTP_TAG_OWNER).pack()
         assert libc.sendto(
             fd, body, len(body), 0, ctypes.pointer(addr), ctypes.sizeof(addr)
         ) == len(body)
@@ -279,8 +292,8 @@ def test_silent_endpoint_ignores_control_too(tun_bus: TunBus) -> None:
 
 
 def test_control_message_over_serial(serial_bus: SerialBus) -> None:
-    """Get Endpoint ID of the host-side endpoint over mctp-serial."""
-    r = control(serial_bus.good, ControlCommand.GET_ENDPOINT_ID)
+    """Get Endpoint ID of the host-side endpoint over mctp-serial, network 2."""
+    r = control(serial_bus.good, ControlCommand.GET_ENDPOINT_ID, net=serial_bus.net)
     assert (r.completion, r.data[0]) == (0, serial_bus.good)
 
 
