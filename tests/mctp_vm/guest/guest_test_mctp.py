@@ -191,6 +191,21 @@ def test_signed_measurements_cross_fragmentation(tun_bus: TunBus) -> None:
     assert ep.reply_packets[-1] >= 8, ep.reply_packets[before:]
 
 
+def test_large_request_is_fragmented_by_the_kernel(tun_bus: TunBus) -> None:
+    """A 300-byte request leaves the kernel as five packets that the endpoint reassembles."""
+    ep = tun_bus.ep(28)
+    transport = af_mctp.MctpTransport(eid=28)
+    try:
+        # GET_VERSION with 296 bytes of padding: answered (VERSION or ERROR)
+        # only if the endpoint put the five packets back together.
+        response = transport.exchange(bytes.fromhex("10840000") + bytes(296), 5.0)
+    finally:
+        transport.close()
+    assert response[1] in (0x04, 0x7F)
+    # 1 type byte + 300 bytes in 64-byte payloads.
+    assert ep.request_packets[-1] == 5
+
+
 # -- replies the kernel or the transport must not deliver -------------------------
 
 
