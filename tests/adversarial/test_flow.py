@@ -16,7 +16,12 @@ from tests.adversarial.forger import (
 from tests.spdm.conftest import FakeClock
 
 from spdmd.attest import attest, get_signed_measurements
-from spdmd.errors import NegotiationError, SignatureError, SpdmError
+from spdmd.errors import (
+    NegotiationError,
+    SignatureError,
+    SpdmError,
+    UnexpectedResponse,
+)
 from spdmd.spdm.constants import Code
 
 CERT, CHAL, MEAS_NO_SIG, MEAS_SIG = 0x2, 0x4, 0x8, 0x10
@@ -66,22 +71,34 @@ def test_reserved_meas_cap() -> None:
     assert_failed(attest(f, requester_config(trust)), "GET_CAPABILITIES", SpdmError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="requester.py _on_challenge_auth does not check CHALLENGE_AUTH Param2 "
-    "(SlotMask) against the challenged slot; reported to the owner of requester.py",
-)
-def test_challenge_auth_slot_mask_without_the_slot() -> None:
-    """A correctly signed CHALLENGE_AUTH whose Param2 slot mask says slot 0 holds no chain."""
-    f, trust = make_forger()
+def slot_mask(mask: int) -> Any:
+    """A CHALLENGE rule: the genuine CHALLENGE_AUTH with Param2 set to
+    `mask`, signed again so that only the slot mask differs."""
 
     def rule(f: Forger, req: bytes, rsp: bytes) -> bytes:
         auth = f.challenge_auth(req, rsp)
-        auth.slot_mask = 0x02
+        auth.slot_mask = mask
         return f.signed_challenge_auth(req, auth)
 
-    f.rules["CHALLENGE"] = rule
-    assert_failed(attest(f, requester_config(trust)), "CHALLENGE")
+    return rule
+
+
+@pytest.mark.parametrize("version", [0x10, 0x11, 0x12, 0x13])
+def test_challenge_auth_slot_mask_without_the_slot(version: int) -> None:
+    """A correctly signed CHALLENGE_AUTH whose Param2 slot mask says slot 0 holds no chain (Param2 is the slot mask from 1.0 on)."""
+    f, trust = make_forger(versions=frozenset({version}))
+    f.rules["CHALLENGE"] = slot_mask(0x02)
+    result = attest(f, requester_config(trust))
+    assert_failed(result, "CHALLENGE", UnexpectedResponse)
+    assert "SlotMask 0x02" in result.reason
+
+
+def test_challenge_auth_slot_mask_with_more_slots() -> None:
+    """Control: a re-signed CHALLENGE_AUTH whose slot mask names the challenged slot and others is accepted."""
+    f, trust = make_forger()
+    f.rules["CHALLENGE"] = slot_mask(0xFF)
+    result = attest(f, requester_config(trust))
+    assert result.status == "Success", result.reason
 
 
 def test_not_ready_then_a_correct_challenge_auth() -> None:

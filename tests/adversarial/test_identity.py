@@ -246,11 +246,6 @@ def test_digest_entry_shorter_than_the_hash() -> None:
     assert H == 48
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="requester.py _on_digests does not check that the 1.3 ProvisionedSlotMask "
-    "(Param2) is inside the SupportedSlotMask (Param1); reported to its owner",
-)
 def test_1_3_provisioned_slot_not_supported() -> None:
     """1.3 DIGESTS provisions slot 0 while its SupportedSlotMask says slot 0 does not exist."""
     f, trust = make_forger(versions=frozenset({0x13}))

@@ -328,20 +328,33 @@ def test_opaque_length_beyond_the_message() -> None:
     assert_failed(run(f, trust), "GET_MEASUREMENTS", MalformedResponse)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="requester.py _check_blocks does not check that a digest block "
-    "(ValueType bit 7 clear) holds exactly one MeasurementHashAlgo digest; "
-    "reported to its owner",
-)
-def test_digest_block_of_the_wrong_size() -> None:
-    """A correctly signed digest block (not raw) whose value is 1 byte instead of a hash."""
+@pytest.mark.parametrize("size", [0, 1, 47, 49, 64])
+def test_digest_block_of_the_wrong_size(size: int) -> None:
+    """A correctly signed digest block (not raw) whose value is not one SHA-384 (the negotiated MeasurementHashAlgo) digest."""
     f, trust = make_forger()
 
     def change(meas: m.Measurements) -> None:
         b = meas.blocks[0]
-        assert not b.raw_bit_stream
-        meas.blocks = (m.MeasurementBlock(b.index, b.spec, b.value_type, b"\x01"),)
+        assert not b.raw_bit_stream and len(b.value) == 48
+        meas.blocks = (m.MeasurementBlock(b.index, b.spec, b.value_type, bytes(size)),)
 
     f.rules["GET_MEASUREMENTS"] = signed_only(change)
-    assert_failed(run(f, trust, (1,)), "GET_MEASUREMENTS", MalformedResponse)
+    result = run(f, trust, (1,))
+    assert_failed(result, "GET_MEASUREMENTS", MalformedResponse)
+    assert f"digest is {size} bytes, expected 48" in result.reason
+
+
+def test_raw_block_of_any_size_is_accepted() -> None:
+    """Control: the same block marked raw bit stream (ValueType bit 7) may hold any number of bytes."""
+    f, trust = make_forger()
+
+    def change(meas: m.Measurements) -> None:
+        b = meas.blocks[0]
+        meas.blocks = (
+            m.MeasurementBlock(b.index, b.spec, b.value_type | 0x80, b"\x01"),
+        )
+
+    f.rules["GET_MEASUREMENTS"] = signed_only(change)
+    result = run(f, trust, (1,))
+    assert result.status == "Success", result.reason
+    assert [(b.raw_bit_stream, b.value) for b in result.blocks] == [(True, b"\x01")]

@@ -408,6 +408,27 @@ def test_digests_lookup_by_slot() -> None:
     assert d.digest_for(2) == b"b" * 32
 
 
+@pytest.mark.parametrize(
+    "version, supported, provisioned, ok",
+    [
+        pytest.param(0x13, 0x03, 0x01, True, id="1.3-inside"),
+        pytest.param(0x13, 0x02, 0x01, False, id="1.3-outside"),
+        pytest.param(0x13, 0x00, 0x01, False, id="1.3-none-supported"),
+        pytest.param(0x12, 0x00, 0x01, True, id="1.2-param1-reserved"),
+    ],
+)
+def test_digests_provisioned_slots_are_supported_slots(
+    version: int, supported: int, provisioned: int, ok: bool
+) -> None:
+    """1.3: ProvisionedSlotMask (Param2) lies inside SupportedSlotMask (Param1)."""
+    data = bytes((version, 0x01, supported, provisioned)) + bytes(32)
+    if ok:
+        assert m.Digests.decode(data, hash_size=32).slot_mask == provisioned
+    else:
+        with pytest.raises(MalformedResponse, match="outside its SupportedSlotMask"):
+            m.Digests.decode(data, hash_size=32)
+
+
 def test_error_keeps_unsized_extended_data() -> None:
     e = m.ErrorMessage.decode(bytes.fromhex("127f0f0005"))
     assert (e.error_code, e.extended) == (0x0F, b"\x05")

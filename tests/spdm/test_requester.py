@@ -311,3 +311,45 @@ def test_error_keeps_the_request_pending() -> None:
         r.receive(b"\x10\x7f\x03\x00")
     r.receive(m.Version(entries=(0x1100,)).encode())
     assert r.version == 0x11
+
+
+@pytest.mark.parametrize(
+    "meas_hash, value_type, size, accepted",
+    [
+        pytest.param(0x04, 0x00, 48, True, id="sha384-digest"),
+        pytest.param(0x04, 0x00, 32, False, id="sha384-short-digest"),
+        pytest.param(0x04, 0x80, 5, True, id="sha384-raw"),
+        pytest.param(0x01, 0x00, 48, False, id="raw-only-digest"),
+        pytest.param(0x01, 0x80, 48, True, id="raw-only-raw"),
+    ],
+)
+def test_digest_blocks_have_the_measurement_hash_size(
+    meas_hash: int, value_type: int, size: int, accepted: bool
+) -> None:
+    """A block with ValueType bit 7 clear holds one MeasurementHashAlgo digest;
+    with "raw bit stream only" negotiated there is no digest size at all."""
+    r = negotiated()
+    r.negotiate_algorithms()
+    r.receive(algorithms(measurement_hash=meas_hash))
+    r.get_measurements(1, signed=False)
+    block = m.MeasurementBlock(1, 1, value_type, bytes(size))
+    response = m.Measurements(version=0x12, blocks=(block,)).encode()
+    if accepted:
+        assert r.receive(response).blocks == (block,)
+    else:
+        with pytest.raises(MalformedResponse, match="MEASUREMENTS block 1"):
+            r.receive(response)
+
+
+def test_a_multi_key_connection_is_refused_with_a_reason() -> None:
+    """1.3 ALGORITHMS selecting MULTI_KEY_CONN (never offered): a clear
+    NegotiationError rather than a DIGESTS that fails to decode later."""
+    r = negotiated(0x13)
+    request = m.NegotiateAlgorithms.decode(r.negotiate_algorithms())
+    assert not request.other_params & 0x10
+    with pytest.raises(NegotiationError, match="multi-key connection") as e:
+        r.receive(algorithms(0x13, other_params=0x12))
+    assert e.value.step == "NEGOTIATE_ALGORITHMS"
+    r = negotiated(0x13)
+    r.negotiate_algorithms()
+    assert r.receive(algorithms(0x13, other_params=0x02)).other_params == 0x02

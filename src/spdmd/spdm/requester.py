@@ -14,6 +14,21 @@ Invariants:
 - every verification failure raises (SignatureError, DigestMismatch,
   CertificateChainError) with the step set; nothing returns False;
 - negotiated algorithms are exactly one bit, inside what was offered.
+
+Known shortcomings (each is also described where it lives, with what would
+remove it):
+- no CHUNK_SEND/CHUNK_GET (1.2): our DataTransferSize equals
+  MaxSPDMmsgSize, and a response larger than the responder's
+  DataTransferSize fails with ERROR LargeResponse (see `_on_capabilities`);
+- no 1.3 multi-key connection: MULTI_KEY_CONN is never offered, and a
+  responder that selects it anyway is refused at NEGOTIATE_ALGORITHMS
+  (see `_on_algorithms` and `messages.Digests`);
+- no Ed448: it is never offered (see `_ASYM_SINCE_12`);
+- no provisioned public key (slot 0xFF): spdmd.attest refuses the slot
+  before anything is sent; this class expects a certificate chain for
+  every slot it verifies;
+- the MeasurementSummaryHash in CHALLENGE_AUTH is requested and covered by
+  the signature, but not compared with measurements (see `challenge`).
 """
 
 from __future__ import annotations
@@ -65,9 +80,20 @@ ALL_ASYM = sum(int(bit) for bit in ASYM_ALGOS)
 ALL_HASH = sum(int(bit) for bit in HASH_ALGOS)
 # DSP0274 1.2 section 10.5: EdDSA exists from 1.2 on; older versions must
 # not be offered it.
+#
+# Known shortcoming: Ed448 (0x800) is never offered at all, because ALL_ASYM
+# comes from constants.ASYM_ALGOS, which has no Ed448 entry. From 1.2 an
+# Ed448 signature uses the SPDM signing context string as its Ed448
+# context (DSP0274 1.2 section 15), and `cryptography` signs and verifies
+# Ed448 only with an empty context. Supporting it needs an Ed448
+# implementation that takes a context, then an ASYM_ALGOS entry and the
+# crypto and certs cases (the leaf key type check already names Ed448
+# keys).
 _ASYM_SINCE_12 = 0x400 | 0x800
 # OtherParamsSupport (1.2+): OpaqueDataFmt1, the DMTF general opaque format.
 _OPAQUE_DATA_FMT1 = 0x02
+# OtherParamsSupport/Selection bit 4 (1.3): MULTI_KEY_CONN.
+_MULTI_KEY_CONN = 0x10
 
 
 def _names(versions: frozenset[int] | set[int]) -> str:
@@ -257,6 +283,14 @@ class Requester:
         self._require(CapabilityFlag.CHAL, "CHALLENGE", "CHALLENGE (CHAL_CAP)")
         # Ask for the summary of all measurements when the device has any:
         # it costs nothing and binds the measurements to the signature.
+        # Known shortcoming: the summary is checked for size and covered by
+        # the signature, but never compared with the measurements
+        # themselves (DSP0274 section 10.8: the hash of all measurement
+        # blocks concatenated, or of the TCB ones). attest() reads no
+        # measurements, so it has nothing to compare with, and the summary
+        # is not in the result either. Removing it means reading every
+        # block (GET_MEASUREMENTS 0xFF) after CHALLENGE in the same
+        # connection, or returning the summary for the caller to compare.
         meas = self.responder_flags & (
             CapabilityFlag.MEAS_NO_SIG | CapabilityFlag.MEAS_SIG
         )
@@ -407,6 +441,15 @@ class Requester:
                 raise MalformedResponse(
                     f"CAPABILITIES DataTransferSize {dts} differs from MaxSPDMmsgSize {mx} without CHUNK_CAP"
                 )
+            # Known shortcoming: CHUNK_SEND/CHUNK_GET (DSP0274 1.2, large
+            # SPDM message transfer) are not implemented. Our requests are
+            # always small, so only CHUNK_GET would matter: a responder with
+            # CHUNK_CAP and a DataTransferSize below a response's size
+            # answers ERROR LargeResponse, which fails the step with a
+            # reason naming chunked transfer. A large certificate chain
+            # still works, as GET_CERTIFICATE asks for portions. Removing
+            # it means a CHUNK_GET loop in spdmd.attest that reassembles
+            # the response before `receive`, and offering CHUNK_CAP.
         both = CapabilityFlag.MEAS_NO_SIG | CapabilityFlag.MEAS_SIG
         if rsp.flags & both == both:
             # DSP0274 table "Responder flag fields": MEAS_CAP 11b is reserved.
@@ -434,6 +477,18 @@ class Requester:
         if rsp.other_params & 0x0F & ~req.other_params:
             raise NegotiationError(
                 f"ALGORITHMS OtherParamsSelection 0x{rsp.other_params:02x} selects an opaque data format not offered (0x{req.other_params:02x})",
+                step=step,
+            )
+        if self.version >= 0x13 and rsp.other_params & _MULTI_KEY_CONN:
+            # Known shortcoming: 1.3 multi-key connections are not
+            # supported. We never offer MULTI_KEY_CONN, but a responder
+            # whose MULTI_KEY_CAP is "multi-key only" selects it anyway,
+            # and then DIGESTS carries KeyPairID, CertificateInfo and
+            # KeyUsageMask per slot, which messages.Digests does not decode.
+            # Supporting it means decoding those fields and choosing a slot
+            # whose KeyUsageMask allows CHALLENGE and measurements.
+            raise NegotiationError(
+                f"ALGORITHMS OtherParamsSelection 0x{rsp.other_params:02x} selects a multi-key connection (MULTI_KEY_CONN), which this requester does not support",
                 step=step,
             )
         if rsp.ext_asym or rsp.ext_hash or rsp.tables:
@@ -515,6 +570,17 @@ class Requester:
             raise UnexpectedResponse(
                 f"CHALLENGE_AUTH is for slot {rsp.slot}, expected {req.slot}"
             )
+        # DSP0274 1.0 to 1.3 section 10.8, CHALLENGE_AUTH Param2: bit K of
+        # SlotMask is set if and only if slot K holds a certificate chain.
+        # 1.0 already defines Param2 this way (DMTF's responder fills it in
+        # 1.0, and DMTF's conformance suite checks it for 1.0 and 1.1), so
+        # the rule applies to every version. A response that says the
+        # challenged slot is empty contradicts its own CertChainHash. Slot
+        # 0xFF (Param2 = 0 from 1.1) never gets here: attest refuses it.
+        if not rsp.slot_mask & (1 << req.slot):
+            raise UnexpectedResponse(
+                f"CHALLENGE_AUTH SlotMask 0x{rsp.slot_mask:02x} says the challenged slot {req.slot} holds no certificate chain"
+            )
         if rsp.requester_context != req.requester_context:
             raise UnexpectedResponse(
                 f"CHALLENGE_AUTH RequesterContext {rsp.requester_context.hex()} does not echo the request's {req.requester_context.hex()}"
@@ -582,10 +648,28 @@ class Requester:
                 raise MalformedResponse(
                     f"MEASUREMENTS block {block.index} MeasurementSpecification is 0x{block.spec:02x}, expected the negotiated 0x{self.measurement_spec:02x}"
                 )
+            self._check_digest_size(block)
             seen.add(block.index)
         if operation != MEAS_OP_ALL and len(rsp.blocks) != 1:
             raise MalformedResponse(
                 f"MEASUREMENTS for index {operation} carries {len(rsp.blocks)} blocks, expected 1"
+            )
+
+    def _check_digest_size(self, block: m.MeasurementBlock) -> None:
+        """DSP0274 section 10.11, DMTF measurement specification format: a
+        value whose DMTFSpecMeasurementValueType bit 7 is clear is a digest
+        made with the negotiated MeasurementHashAlgo, so it is exactly that
+        hash's size. With "raw bit stream only" (size 0) no digest exists."""
+        if block.spec != MEASUREMENT_SPEC_DMTF or block.raw_bit_stream:
+            return
+        size = MEAS_HASH_ALGOS.get(self.measurement_hash_algo, 0)  # type: ignore[call-overload]
+        if not size:
+            raise MalformedResponse(
+                f"MEASUREMENTS block {block.index} is a digest, but the negotiated MeasurementHashAlgo 0x{self.measurement_hash_algo:x} allows only raw bit streams"
+            )
+        if len(block.value) != size:
+            raise MalformedResponse(
+                f"MEASUREMENTS block {block.index} digest is {len(block.value)} bytes, expected {size} for the negotiated MeasurementHashAlgo 0x{self.measurement_hash_algo:x}"
             )
 
 

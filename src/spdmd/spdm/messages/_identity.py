@@ -40,8 +40,12 @@ class Digests(Message):
     """DIGESTS: Param2 = provisioned slot mask, one digest per set bit in
     ascending slot order; 1.3 Param1 = supported slot mask.
 
-    Multi-key fields (1.3 MULTI_KEY_CONN) are not decoded: this requester
-    never negotiates them, so a responder must not send them.
+    Known shortcoming: the 1.3 multi-key fields (KeyPairID,
+    CertificateInfo, KeyUsageMask, present when the connection is
+    MULTI_KEY_CONN) are not decoded. The requester never offers
+    MULTI_KEY_CONN and refuses an ALGORITHMS that selects it, so a DIGESTS
+    with them never reaches this decoder; supporting them means decoding
+    them here and choosing a slot by its KeyUsageMask in the requester.
     """
 
     CODE: ClassVar[Code] = Code.DIGESTS
@@ -81,6 +85,13 @@ class Digests(Message):
             for i in range(count)
         )
         supported = data[2] if got >= 0x13 else 0
+        if got >= 0x13 and mask & ~supported:
+            # DSP0274 1.3 section 10.6: a provisioned slot is a supported
+            # slot, so ProvisionedSlotMask (Param2) lies inside
+            # SupportedSlotMask (Param1). Before 1.3 Param1 is reserved.
+            raise cls._error(
+                f"ProvisionedSlotMask 0x{mask:02x} names slots outside its SupportedSlotMask 0x{supported:02x}"
+            )
         return cls(
             version=got,
             slot_mask=mask,
