@@ -222,13 +222,29 @@ class MeasurementResult(AttestationResult):
 
 
 class _BusyMidRun(SpdmError):
-    """Busy to a GET_MEASUREMENTS that follows unsigned ones in the same L1.
+    """Busy to a GET_MEASUREMENTS that follows others in the same L1.
 
-    Whether an ERROR Busy ends L1 is read differently by implementations
-    (libspdm's requester resets L1 on any ERROR, its responder keeps L1 when
-    it answers Busy), so requester and responder may disagree about what the
-    final signature covers. Starting again from GET_VERSION resets L1 on
-    both sides under either reading; it counts against `busy_retries`.
+    The rule (DSP0274 1.2 section 10.11, the L1 definition in section 15)
+    is that an ERROR answer to GET_MEASUREMENTS, Busy included, resets L1.
+    The requester's transcript and our emulator both follow it. Resending
+    the busy request would still be wrong in the middle of a run:
+
+    - with both sides following the rule, the reset drops the exchanges
+      before the Busy from L1, so the final signature would not cover the
+      blocks already read and the result would lack indices the caller
+      asked for;
+    - a real device may keep L1 on Busy (libspdm's responder does: it
+      answers Busy before the request reaches its measurement code), and
+      then the two sides sign different transcripts and a good device
+      fails at the signature.
+
+    Starting again from GET_VERSION resets L1 on both sides whichever way
+    the device reads the rule, and reads every index again under one
+    signature, so it is kept. Restarting only the measurement requests is
+    not enough: a device that keeps L1 still holds what came before the
+    Busy. The restart counts against `busy_retries`. Busy to the first
+    GET_MEASUREMENTS of a run is simply resent: L1 holds nothing yet on
+    either side, so both readings agree.
     """
 
     def __init__(self, error: ErrorResponse) -> None:
@@ -295,7 +311,8 @@ class _Session:
         step = code.name
         timeout = self.config.round_trip + requester.response_time(code)
         data, busy, not_ready = request, 0, 0
-        # See _BusyMidRun: a Busy here cannot simply be retried.
+        # See _BusyMidRun: once L1 holds exchanges, Busy cannot simply be
+        # resent, whether or not the device resets L1 on Busy.
         mid_run = code == Code.GET_MEASUREMENTS and bool(requester.transcript.l1)
         while True:
             response = self._send(data, timeout, step)

@@ -230,3 +230,24 @@ def test_not_ready_is_followed_by_respond_if_ready_with_the_token():
     rir = [r for r in transport.requests if r[1] == 0xFF]
     assert [r[2] for r in rir] == [0x83, 0x83]
     assert rir[0][3] == rir[1][3]
+
+
+@pytest.mark.parametrize("after", [1, 2])
+def test_busy_in_the_middle_of_a_measurement_run(after):
+    """Busy to a later GET_MEASUREMENTS of a run (the emulator resets L1, as
+    the rule says): the flow starts again from GET_VERSION and returns every
+    block asked for under one signature. The device that keeps L1 on Busy
+    is tests/spdm/test_attest.py's scripted variant."""
+    clock = FakeClock()
+    faults = ("busy=1@GET_MEASUREMENTS", f"busy_after={after}")
+    transport = LocalTransport(Responder(emulator_config(faults=faults)), clock)
+    result = get_signed_measurements(
+        transport,
+        requester_config(),
+        indices=(1, 2, 3),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert result.status == "Success", result.reason
+    assert [b.index for b in result.blocks] == [1, 2, 3]
+    assert [r[1] for r in transport.requests].count(0x84) == 2

@@ -14,12 +14,13 @@ from tests.responder.harness import (
 )
 
 from spdmd.attest import attest
-from spdmd.errors import UsageError
+from spdmd.errors import ErrorResponse, UsageError
 from spdmd.responder.faults import Faults
 from spdmd.responder.responder import Responder
 from spdmd.spdm import certs, crypto
 from spdmd.spdm import messages as m
 from spdmd.spdm.constants import AsymAlgo, ErrorCode, HashAlgo
+from spdmd.spdm.requester import Requester, RequesterSettings
 
 P384, SHA384 = int(AsymAlgo.ECDSA_P384), int(HashAlgo.SHA_384)
 
@@ -234,6 +235,40 @@ def test_respond_if_ready_with_the_wrong_token_is_invalid():
     assert responder.handle(right.encode())[1] == 0x01
 
 
+def drive(requester, responder, request):
+    """Hand one request to the emulator and its answer to the requester."""
+    return requester.receive(responder.handle(request))
+
+
+@pytest.mark.parametrize("version", [0x10, 0x11, 0x12, 0x13])
+def test_busy_to_get_measurements_resets_l1_on_both_sides(version):
+    """Busy to the second GET_MEASUREMENTS of a run: the emulator resets L1
+    as the requester's transcript does (an ERROR to GET_MEASUREMENTS resets
+    it), so the resent request's signature verifies and covers only what
+    came after the Busy."""
+    faults = ("busy=1@GET_MEASUREMENTS", "busy_after=1")
+    responder = Responder(emulator_config(faults=faults))
+    requester = Requester(RequesterSettings(versions=frozenset({version})))
+    drive(requester, responder, requester.get_version())
+    drive(requester, responder, requester.get_capabilities())
+    drive(requester, responder, requester.negotiate_algorithms())
+    drive(requester, responder, requester.get_digests())
+    while not requester.certificate_complete(0):
+        drive(requester, responder, requester.get_certificate(0))
+    context = bytes(8) if version >= 0x13 else b""
+    unsigned = requester.get_measurements(1, signed=False, requester_context=context)
+    drive(requester, responder, unsigned)
+    signed = requester.get_measurements(
+        2, signed=True, nonce=bytes(32), requester_context=context
+    )
+    with pytest.raises(ErrorResponse) as busy:
+        drive(requester, responder, signed)
+    assert busy.value.error_code == ErrorCode.BUSY
+    drive(requester, responder, signed)
+    assert [b.index for b in requester.blocks] == [2]
+    assert unsigned not in requester.signed_measurements
+
+
 @pytest.mark.parametrize(
     "specs, expected",
     [
@@ -242,6 +277,11 @@ def test_respond_if_ready_with_the_wrong_token_is_invalid():
             ["busy=3@CHALLENGE"], Faults(busy=3, busy_step="CHALLENGE"), id="busy"
         ),
         pytest.param(["busy=2"], Faults(busy=2), id="busy-any"),
+        pytest.param(
+            ["busy=1@GET_MEASUREMENTS", "busy_after=2"],
+            Faults(busy=1, busy_step="GET_MEASUREMENTS", busy_after=2),
+            id="busy-after",
+        ),
         pytest.param(
             ["not_ready=2@get_measurements"],
             Faults(not_ready=2, not_ready_step="GET_MEASUREMENTS"),
@@ -302,6 +342,9 @@ def test_fault_parsing(specs, expected):
             id="not-ready-version",
         ),
         pytest.param("silent_only", "needs a step", id="silent-only-bare"),
+        pytest.param(
+            "busy_after=1@CHALLENGE", "needs a count and no step", id="busy-after-step"
+        ),
     ],
 )
 def test_bad_fault_specs_are_usage_errors(spec, text):

@@ -152,8 +152,11 @@ def test_busy_beyond_the_limit_fails_naming_busy() -> None:
 
 
 def test_busy_in_the_middle_of_a_measurement_run_restarts(emulated: Emulated) -> None:
-    """Busy to the second GET_MEASUREMENTS of a run: implementations disagree
-    on whether Busy ends L1, so the flow starts again from GET_VERSION."""
+    """Busy to the second GET_MEASUREMENTS of a run from a device that keeps
+    L1 on Busy (as libspdm's responder does: the Busy is injected in front
+    of the emulator, which never sees that request): the flow starts again
+    from GET_VERSION and succeeds with every block. The device that resets
+    L1 is tests/responder/test_emulator_faults.py's busy_after case."""
     emulated.device.on("GET_MEASUREMENTS", error(ErrorCode.BUSY), skip=1)
     result = get_signed_measurements(
         emulated.device,

@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FAULT",
-        help="a fault to commit, repeatable or comma separated: wrong_key, untrusted_root, expired_leaf, tampered_chain, busy=N[@STEP], not_ready=N[@STEP], silent[@STEP], silent_only@STEP, slow=SECONDS[@STEP], truncate=N@STEP, oversize=N@STEP, wrong_version[@STEP], error=CODE@STEP",
+        help="a fault to commit, repeatable or comma separated: wrong_key, untrusted_root, expired_leaf, tampered_chain, busy=N[@STEP], busy_after=K, not_ready=N[@STEP], silent[@STEP], silent_only@STEP, slow=SECONDS[@STEP], truncate=N@STEP, oversize=N@STEP, wrong_version[@STEP], error=CODE@STEP",
     )
     p.add_argument(
         "-v",

@@ -10,6 +10,8 @@ built from the command line by `Faults.parse(["busy=3@CHALLENGE", ...])`:
     expired_leaf              serve a leaf whose validity ended in 2021
     tampered_chain            flip a byte of the leaf certificate served
     busy=N[@STEP]             ERROR Busy the first N times
+    busy_after=K              answer K matching requests before the Busy
+                              ones (Busy in the middle of a run)
     not_ready=N[@STEP]        ERROR ResponseNotReady N times, then answer
                               RESPOND_IF_READY (default step CHALLENGE)
     silent[@STEP]             no answer from STEP on (default: at all)
@@ -59,6 +61,7 @@ class Faults:
     tampered_chain: bool = False
     busy: int = 0
     busy_step: str | None = None
+    busy_after: int = 0
     not_ready: int = 0
     not_ready_step: str | None = "CHALLENGE"
     silent_from: str | None = None
@@ -92,7 +95,7 @@ class Faults:
                 raise UsageError(
                     f"fault step {step!r} is not a request name ({', '.join(sorted(STEPS))})"
                 )
-        for name in ("busy", "not_ready", "truncate", "oversize"):
+        for name in ("busy", "busy_after", "not_ready", "truncate", "oversize"):
             if getattr(self, name) < 0:
                 raise UsageError(f"fault {name} must not be negative")
         if self.slow < 0:
@@ -153,6 +156,12 @@ def _apply(
         values[name] = int(value, 0) if value is not None else 1
         if step is not None or name == "busy":
             values[f"{name}_step"] = step
+    elif name == "busy_after":
+        if value is None or step is not None:
+            raise UsageError(
+                "fault busy_after needs a count and no step, as in busy=1@GET_MEASUREMENTS,busy_after=1"
+            )
+        values["busy_after"] = int(value, 0)
     elif name == "silent":
         if step is None:
             values["silent_all"] = True

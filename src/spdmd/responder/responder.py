@@ -124,6 +124,7 @@ class Responder:
         self._random = random
         self._pending: tuple[bytes, int] | None = None
         self._busy_left = self.faults.busy
+        self._busy_after_left = self.faults.busy_after
         self._not_ready_left = self.faults.not_ready
         self._silenced = self.faults.silent_all
         self._token = 0
@@ -139,6 +140,11 @@ class Responder:
     def handle_timed(self, request: bytes) -> tuple[bytes | None, float]:
         """(response or None, seconds the server should wait before sending)."""
         self.requests_seen += 1
+        response, delay = self._handle(request)
+        self._track_l1(request, response)
+        return response, delay
+
+    def _handle(self, request: bytes) -> tuple[bytes | None, float]:
         step = _step_name(request)
         f = self.faults
         if f.silent_from is not None and step == f.silent_from:
@@ -146,11 +152,12 @@ class Responder:
         if self._silenced or (step is not None and step == f.silent_only):
             return None, 0.0
         if self._busy_left and (f.busy_step is None or step == f.busy_step):
-            self._busy_left -= 1
-            return self._error(ErrorCode.BUSY), self._delay(step)
+            if self._busy_after_left:
+                self._busy_after_left -= 1
+            else:
+                self._busy_left -= 1
+                return self._error(ErrorCode.BUSY), self._delay(step)
         if step is not None and step == f.error_step:
-            if step == "GET_MEASUREMENTS":
-                self._l1 = b""
             return self._error(f.error_code), self._delay(step)
         if (
             self._not_ready_left
@@ -167,13 +174,40 @@ class Responder:
 
     # -- dispatch --------------------------------------------------------------
 
+    def _track_l1(self, request: bytes, response: bytes | None) -> None:
+        """Apply the L1 reset rules (DSP0274 1.2 section 10.11 and the L1
+        definition in section 15) to one answered request, whatever
+        produced the answer (a handler, a refusal or a fault):
+
+        - any request other than GET_MEASUREMENTS resets L1;
+        - an ERROR answer to GET_MEASUREMENTS resets L1, Busy included, the
+          same rule the requester's transcript follows;
+        - ResponseNotReady does not (the final answer to RESPOND_IF_READY
+          pairs with the original request), and RESPOND_IF_READY counts as
+          the request it names.
+
+        DMTF's libspdm responder keeps L1 when it answers Busy; this
+        emulator follows the rule as written. spdmd.attest copes with
+        both by starting again from GET_VERSION (see _BusyMidRun there).
+        """
+        if len(request) < 2:
+            return
+        code = request[1]
+        if code == Code.RESPOND_IF_READY and len(request) >= 3:
+            code = request[2]
+        answered_error = (
+            response is not None
+            and len(response) >= 3
+            and response[1] == Code.ERROR
+            and response[2] != ErrorCode.RESPONSE_NOT_READY
+        )
+        if code != Code.GET_MEASUREMENTS or answered_error:
+            self._l1 = b""
+
     def _answer(self, request: bytes) -> bytes:
         try:
             return self._dispatch(request)
         except _Refuse as refusal:
-            if len(request) >= 2 and request[1] == Code.GET_MEASUREMENTS:
-                # DSP0274 10.11: an ERROR to GET_MEASUREMENTS resets L1.
-                self._l1 = b""
             return self._error(refusal.code, refusal.data)
         except MalformedRequest:
             return self._error(ErrorCode.INVALID_REQUEST)
@@ -203,9 +237,7 @@ class Responder:
             raise _Refuse(ErrorCode.VERSION_MISMATCH)
         if self._state not in _LEGAL_STATES[known]:
             raise _Refuse(ErrorCode.UNEXPECTED_REQUEST)
-        if known != Code.GET_MEASUREMENTS:
-            # DSP0274 10.11: any request other than GET_MEASUREMENTS resets L1.
-            self._l1 = b""
+        # L1 resets are applied in _track_l1, after the answer is known.
         handler = {
             Code.GET_CAPABILITIES: self._get_capabilities,
             Code.NEGOTIATE_ALGORITHMS: self._negotiate_algorithms,

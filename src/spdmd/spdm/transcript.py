@@ -21,11 +21,11 @@ pairs the original request with the final response. An ERROR to CHALLENGE
 (Busy included) leaves B alone, because the responder produced no
 CHALLENGE_AUTH; a retried CHALLENGE therefore still signs A + B + C.
 
-Implementations disagree on whether Busy to GET_MEASUREMENTS resets L1
-(libspdm's requester does, its responder does not). This module follows the
-rule above (it does); spdmd.attest avoids depending on either reading by
-starting again from GET_VERSION when Busy interrupts a run of several
-GET_MEASUREMENTS.
+Busy is an ERROR, so Busy to GET_MEASUREMENTS resets L1 here, and in our
+emulator. Devices differ (libspdm's responder keeps L1 when it answers
+Busy), and even under the rule a resend would leave the earlier blocks out
+of the signature; spdmd.attest therefore starts again from GET_VERSION when
+Busy interrupts a run of several GET_MEASUREMENTS (see _BusyMidRun there).
 """
 
 from __future__ import annotations
