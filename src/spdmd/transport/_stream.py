@@ -5,6 +5,19 @@ peer that sends half a frame and stops cannot hold a caller past it. After a
 timeout the stream is out of step with the peer (the late reply would be
 read as the answer to the next request), so the socket is dropped and the
 next request opens a fresh connection.
+
+SPDM is strict request/response with small messages, which is the worst
+case for Nagle's algorithm meeting delayed ACKs: a peer that writes one
+frame in several send() calls (DMTF's spdm_responder_emu writes the
+spdm-emu header fields and the payload separately, without TCP_NODELAY)
+holds back the rest of the frame until our kernel ACKs the first segment,
+and a delayed ACK waits about 40 ms because we have no data to send back.
+So every connection sets TCP_NODELAY (our own requests leave at once) and,
+on Linux, TCP_QUICKACK after every receive: the option is not sticky (the
+kernel drops back to delayed ACKs on its own), so it is set again each
+time, which also sends any ACK the kernel is holding. Elsewhere the option
+does not exist and only TCP_NODELAY applies. docs/benchmarks.md has the
+numbers against spdm_responder_emu.
 """
 
 from __future__ import annotations
@@ -16,6 +29,20 @@ from collections.abc import Callable
 from spdmd.errors import TransportError, TransportTimeout
 
 __all__ = ["StreamConnection"]
+
+# Linux only (see the module docstring); None where the platform lacks it.
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
+def _ack_now(sock: socket.socket) -> None:
+    """Ask the kernel to ACK received data at once rather than delay it."""
+    if _TCP_QUICKACK is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+    except OSError:
+        # Only a latency hint: a socket that refuses it still works.
+        pass
 
 
 class StreamConnection:
@@ -52,6 +79,7 @@ class StreamConnection:
                 f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
             ) from None
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _ack_now(self._sock)
 
     def ensure_connected(self) -> None:
         if self._sock is None:
@@ -101,6 +129,7 @@ class StreamConnection:
             if not chunk:
                 self.drop()
                 raise TransportError(f"{self.host}:{self.port} closed the connection")
+            _ack_now(sock)
             chunks.append(chunk)
             remaining -= len(chunk)
         return b"".join(chunks)
