@@ -63,19 +63,23 @@ def test_one_good_device(bmc: Environment) -> None:
     assert tc["TrustedComponentType"].endswith(".ComponentAttachType.Discrete")
 
     # What bmcweb reads: the collection through the mapper, then the links.
-    paths = bmc.client.subtree_paths(
-        "/xyz/openbmc_project/component_integrity",
-        0,
-        ("xyz.openbmc_project.Attestation.ComponentIntegrity",),
-    )
-    assert paths == ["/xyz/openbmc_project/component_integrity/nic0"]
+    bmc.wait_mapper_introspected()
     ci = "/xyz/openbmc_project/component_integrity/nic0"
-    assert bmc.client.endpoints(f"{ci}/authenticating") == [BOARD]
-    assert bmc.client.endpoints(f"{ci}/reporting") == [f"{TRUSTED}/nic0"]
-    assert bmc.client.endpoints(f"{ci}/responder_identitified_by") == [
-        f"{CERTS}/nic0/0"
-    ]
-    assert bmc.client.endpoints(f"{BOARD}/authenticated_by") == [ci]
+    bmc.wait_mapper(
+        lambda: bmc.client.subtree_paths(
+            "/xyz/openbmc_project/component_integrity",
+            0,
+            ("xyz.openbmc_project.Attestation.ComponentIntegrity",),
+        ),
+        [ci],
+    )
+    for path, ends in (
+        (f"{ci}/authenticating", [BOARD]),
+        (f"{ci}/reporting", [f"{TRUSTED}/nic0"]),
+        (f"{ci}/responder_identitified_by", [f"{CERTS}/nic0/0"]),
+        (f"{BOARD}/authenticated_by", [ci]),
+    ):
+        bmc.wait_mapper(lambda p=path: bmc.client.endpoints(p), ends)  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -103,6 +107,57 @@ def test_bad_identity_fails_at_its_step(
     # The failure reached the journal (stderr here) with the device and step.
     log = bmc.daemon.log()  # type: ignore[union-attr]
     assert f"Failed to attest dev at {step}" in log
+    # The chain the device sent is not presented as its identity: no
+    # certificate object, no link to one, no leaf subject.
+    assert_no_identity(bmc, "dev")
+
+
+def assert_no_identity(bmc: Environment, ident: str) -> None:
+    assert bmc.status(ident)["LeafSubject"] == ""
+    everything = bmc.client.managed_objects(BUS_NAME, "/xyz/openbmc_project")
+    assert not [p for p in everything if p.startswith(f"{CERTS}/{ident}/")]
+    links = bmc.client.get(
+        BUS_NAME,
+        bmc.responder_path(ident),
+        "xyz.openbmc_project.Association.Definitions",
+        "Associations",
+    )
+    assert not [a for a in links if a[0] == "responder_identitified_by"]
+    ci = bmc.responder_path(ident)
+    # What bmcweb follows for ComponentCertificate.
+    assert bmc.client.endpoints(f"{ci}/responder_identitified_by") is None
+
+
+def test_failure_withdraws_the_verified_certificate(bmc: Environment) -> None:
+    """After Success then a failed re-attestation, no certificate is shown as its identity."""
+    dev = bmc.device("turncoat")
+    boot(bmc, dev)
+    first = bmc.wait_status("turncoat")
+    assert first["status"] == "Success" and first["LeafSubject"]
+    ci = bmc.responder_path("turncoat")
+    bmc.wait_mapper(
+        lambda: bmc.client.endpoints(f"{ci}/responder_identitified_by"),
+        [f"{CERTS}/turncoat/0"],
+    )
+    # The chain is read again (and is the same), then CHALLENGE fails.
+    dev.set_faults("error=UNSPECIFIED@CHALLENGE")
+    bmc.client.call(BUS_NAME, ci, "xyz.openbmc_project.spdmd.Responder1", "Reattest")
+    st = bmc.wait_status("turncoat", since=first["LastUpdated"])
+    assert (st["status"], st["FailedStep"]) == ("Failed", "CHALLENGE")
+    bmc.wait_mapper(
+        lambda: bmc.client.endpoints(f"{ci}/responder_identitified_by"), None
+    )
+    assert_no_identity(bmc, "turncoat")
+    # Success again publishes it again.
+    dev.set_faults()
+    bmc.client.call(BUS_NAME, ci, "xyz.openbmc_project.spdmd.Responder1", "Reattest")
+    again = bmc.wait_status("turncoat", since=st["LastUpdated"])
+    assert again["status"] == "Success"
+    assert again["LeafSubject"] == first["LeafSubject"]
+    bmc.wait_mapper(
+        lambda: bmc.client.endpoints(f"{ci}/responder_identitified_by"),
+        [f"{CERTS}/turncoat/0"],
+    )
 
 
 def test_v11_only_device(bmc: Environment) -> None:

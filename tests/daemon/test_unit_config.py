@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from spdmd.daemon.config import Config, ConfigError, load_config, parse_config
+from spdmd.daemon.config import (
+    SD_BUS_METHOD_TIMEOUT,
+    Config,
+    ConfigError,
+    load_config,
+    parse_config,
+)
 from spdmd.daemon.devices import Address
 from spdmd.spdm.certs import ValidityPolicy
 
@@ -42,6 +48,7 @@ def test_all_settings() -> None:
             "trust_anchors": "/a",
             "parallelism": 2,
             "deadline_seconds": 1.5,
+            "measurement_deadline_seconds": 2.5,
             "reattest_period_seconds": 0,
             "certificate_validity": "enforce",
             "mctp_discovery": False,
@@ -64,6 +71,7 @@ def test_all_settings() -> None:
         1.5,
         0,
     )
+    assert cfg.measurement_deadline_seconds == 2.5
     assert cfg.certificate_validity is ValidityPolicy.ENFORCE
     assert (cfg.mctp_discovery, cfg.entity_manager) == (False, False)
     gpu, plain, nic = cfg.responders
@@ -80,6 +88,11 @@ def test_all_settings() -> None:
         pytest.param({"parallelism": 0}, "parallelism", id="zero-parallel"),
         pytest.param(
             {"deadline_seconds": True}, "deadline_seconds", id="bool-deadline"
+        ),
+        pytest.param(
+            {"measurement_deadline_seconds": 0},
+            "measurement_deadline_seconds",
+            id="zero-measurement-deadline",
         ),
         pytest.param(
             {"certificate_validity": "sometimes"}, "certificate_validity", id="validity"
@@ -117,3 +130,9 @@ def test_invalid_json_names_the_file(tmp_path: Path) -> None:
     path.write_text(json.dumps({"parallelism": -1}))
     with pytest.raises(ConfigError, match="parallelism"):
         load_config(path)
+
+
+def test_measurement_deadline_default_is_below_sd_bus_timeout() -> None:
+    """bmcweb's call (sd-bus, 25 s) must see our failure, not its own timeout."""
+    assert Config().measurement_deadline_seconds < SD_BUS_METHOD_TIMEOUT
+    assert load_config(SHIPPED).measurement_deadline_seconds < SD_BUS_METHOD_TIMEOUT

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -50,11 +51,14 @@ class DaemonProcess:
         env: Environment,
         extra_args: tuple[str, ...] = (),
         extra_env: dict[str, str] | None = None,
+        wrap: list[str] | None = None,
     ) -> None:
         self.env = env
         self.log_path = env.workdir / f"spdmd-{env.daemon_runs}.log"
         env.daemon_runs += 1
         args = [
+            # A command prefix, e.g. tests.env.journal's private journald.
+            *(wrap or []),
             spdmd_executable(),
             "--bus-address",
             env.bus.address,
@@ -201,13 +205,55 @@ class Environment:
         *extra_args: str,
         wait: bool = True,
         extra_env: dict[str, str] | None = None,
+        wrap: list[str] | None = None,
     ) -> DaemonProcess:
         if self.daemon is not None:
             self.daemon.stop()
-        self.daemon = DaemonProcess(self, extra_args, extra_env)
+        self.daemon = DaemonProcess(self, extra_args, extra_env, wrap)
         if wait:
             self.daemon.wait_owned()
         return self.daemon
+
+    def wait_mapper_introspected(
+        self, name: str = BUS_NAME, timeout: float = 20.0
+    ) -> None:
+        """Wait until the mapper has finished introspecting name's current owner.
+
+        Its IntrospectionComplete moment: before it, the mapper's view of
+        the daemon is partial (a GetSubTreePaths under component_integrity
+        may even be ResourceNotFound), as on a BMC just after boot.
+        """
+        owner = str(self.client.conn.get_name_owner(name))
+        mapper = self.standins["mapper"]
+        wait_for(
+            lambda: mapper.command("introspected")["introspected"].get(name) == owner,
+            timeout,
+        )
+
+    def wait_mapper(
+        self, query: Callable[[], Any], expected: Any, timeout: float = 10.0
+    ) -> None:
+        """Poll a mapper query until it answers `expected`.
+
+        The mapper learns from signals and introspection, so it trails the
+        daemon; an error answer (ResourceNotFound while it has not seen a
+        path yet) counts as "not yet".
+        """
+        last: list[Any] = [None]
+
+        def check() -> bool:
+            try:
+                last[0] = query()
+            except DBusCallError as exc:
+                last[0] = exc
+            return bool(last[0] == expected)
+
+        try:
+            wait_for(check, timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"the mapper still answers {last[0]!r}, expected {expected!r}"
+            ) from None
 
     def stop_daemon(self) -> int | None:
         if self.daemon is None:

@@ -41,7 +41,10 @@ call them), the delayed endpoint update for huge association lists.
 
 When it has finished introspecting a name it emits
 xyz.openbmc_project.ObjectMapper.Private.IntrospectionComplete(s), like the
-real mapper; tests may wait for that.
+real mapper. Until then its view of that name is partial (an
+InterfacesRemoved may even drop a parent path it has not introspected
+yet), so tests wait for it: the control command `introspected` returns
+{name: unique name} for the owner whose introspection last completed.
 """
 
 from __future__ import annotations
@@ -214,6 +217,9 @@ class Mapper:
         self.declared: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
         self.assoc_objects: dict[str, PropertyObject] = {}
         self.in_progress: dict[str, int] = {}
+        # well-known name -> the unique name whose introspection last
+        # completed (when IntrospectionComplete was emitted for it).
+        self.introspected: dict[str, str] = {}
         self.obj = MapperObject(self)
         om = "org.freedesktop.DBus.ObjectManager"
         for handler, member, iface, match in (
@@ -283,6 +289,8 @@ class Mapper:
             self.in_progress[name] -= 1
             if self.in_progress[name] == 0:
                 del self.in_progress[name]
+                owner = next((u for u, n in self.owners.items() if n == name), "")
+                self.introspected[name] = owner
                 self.obj.IntrospectionComplete(name)
 
         def reply(*values: Any) -> None:
@@ -488,6 +496,8 @@ class Mapper:
         cmd = msg["cmd"]
         if cmd == "busy":
             return {"busy": sorted(self.in_progress)}
+        if cmd == "introspected":
+            return {"introspected": dict(self.introspected)}
         if cmd == "tree":
             return {
                 "tree": {

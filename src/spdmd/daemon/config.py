@@ -28,11 +28,16 @@ __all__ = [
 
 DEFAULT_CONFIG_PATH = Path("/etc/spdmd/config.json")
 DEFAULT_TRUST_ANCHORS = "/etc/spdmd/trust-anchors"
+# sd-bus's default method-call timeout, which bmcweb's SPDMGetSignedMeasurements
+# call uses: a measurement deadline at or above it lets bmcweb give up first,
+# and the user then sees a generic timeout instead of the failing step.
+SD_BUS_METHOD_TIMEOUT = 25.0
 
 _KEYS = {
     "trust_anchors",
     "parallelism",
     "deadline_seconds",
+    "measurement_deadline_seconds",
     "reattest_period_seconds",
     "certificate_validity",
     "mctp_discovery",
@@ -61,6 +66,9 @@ class Config:
     trust_anchors: list[str] = field(default_factory=lambda: [DEFAULT_TRUST_ANCHORS])
     parallelism: int = 4
     deadline_seconds: float = 30.0
+    # SPDMGetSignedMeasurements, counted from the call's arrival (queueing
+    # behind a running attestation included); below SD_BUS_METHOD_TIMEOUT.
+    measurement_deadline_seconds: float = 20.0
     reattest_period_seconds: float = 3600.0
     certificate_validity: ValidityPolicy = ValidityPolicy.IF_CLOCK_SET
     mctp_discovery: bool = True
@@ -141,6 +149,12 @@ def parse_config(data: Any) -> Config:
     cfg.parallelism = int(_number(data, "parallelism", cfg.parallelism, minimum=1))
     cfg.deadline_seconds = _number(
         data, "deadline_seconds", cfg.deadline_seconds, minimum=0.1
+    )
+    cfg.measurement_deadline_seconds = _number(
+        data,
+        "measurement_deadline_seconds",
+        cfg.measurement_deadline_seconds,
+        minimum=0.1,
     )
     cfg.reattest_period_seconds = _number(
         data, "reattest_period_seconds", cfg.reattest_period_seconds, minimum=0

@@ -83,13 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     from spdmd.daemon.journal import setup_logging
 
     log = setup_logging(args.verbose)
-    from spdmd.daemon.config import ConfigError, load_config
+    from spdmd.daemon.config import SD_BUS_METHOD_TIMEOUT, ConfigError, load_config
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         log.error("Failed to load the configuration: %s", exc)
         return 1
+    if config.measurement_deadline_seconds >= SD_BUS_METHOD_TIMEOUT:
+        log.warning(
+            "measurement_deadline_seconds is %g s: bmcweb gives up after %g s, so a slow device's SPDMGetSignedMeasurements then ends in bmcweb's timeout, not in the failing step",
+            config.measurement_deadline_seconds,
+            SD_BUS_METHOD_TIMEOUT,
+        )
     try:
         size_sig = size_t_signature(args.size_t)
     except ValueError as exc:

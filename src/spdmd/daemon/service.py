@@ -68,6 +68,9 @@ __all__ = ["Daemon", "Outcome"]
 _log = logging.getLogger("spdmd")
 
 RESPONDERS_FILE = "responders.json"
+# A measurement request that gets the device with less time left than this
+# fails at once: no GET_VERSION round trip fits in it.
+_MIN_MEASUREMENT_SECONDS = 0.2
 # Settings whose change alters what a fresh attestation would conclude.
 _REATTEST_ON = {
     "AllowedVersions",
@@ -402,18 +405,25 @@ class Daemon:
                 "FailureReason": "" if outcome.status == "Success" else outcome.reason,
                 "HashingAlgorithm": hash_name if outcome.hash_algo else "",
                 "SigningAlgorithm": sign_name if outcome.asym_algo else "",
-                "LeafSubject": outcome.leaf_subject,
+                # A failed attestation's chain is whatever the device sent:
+                # never shown as its identity (see _withdraw_certs).
+                "LeafSubject": outcome.leaf_subject
+                if outcome.status == "Success"
+                else "",
             },
         )
         resp.update(
             CI_IFACE,
             {"TypeVersion": version_name(outcome.version), "LastUpdated": now_ms},
         )
-        if outcome.cert_chain is not None and getattr(
-            outcome.cert_chain, "certificates", None
-        ):
-            self._publish_cert(state, outcome.slot, outcome.cert_chain.certificates)
         status = "Success" if outcome.status == "Success" else "Failed"
+        if status == "Success":
+            if outcome.cert_chain is not None and getattr(
+                outcome.cert_chain, "certificates", None
+            ):
+                self._publish_cert(state, outcome.slot, outcome.cert_chain.certificates)
+        else:
+            self._withdraw_certs(state, outcome)
         resp.set(IA_IFACE, "ResponderVerificationStatus", status_value(status))
         if status == "Success":
             _log.info(
@@ -438,6 +448,31 @@ class Daemon:
                 outcome.reason,
                 extra=fields(ident, outcome.step, outcome.reason),
             )
+
+    def _withdraw_certs(self, state: _State, outcome: Outcome) -> None:
+        """Remove every certificate object of a responder that just failed.
+
+        bmcweb shows the `responder_identitified_by` certificate as the
+        component's identity (ComponentCertificate). After a failure the
+        chain just read is unverified (a device picks its own subject), and
+        an earlier verified one no longer describes what the device proves
+        now; so neither stays published until an attestation succeeds.
+        """
+        if outcome.leaf_subject:
+            _log.debug(
+                "Withheld the unverified certificate chain of %s (leaf subject %s)",
+                state.device.id,
+                outcome.leaf_subject,
+                extra=fields(state.device.id),
+            )
+        if not state.certs:
+            return
+        withdrawn = list(state.certs.values())
+        state.certs.clear()
+        # The link goes first, so no reader follows it to a vanished object.
+        self._update_associations(state)
+        for cert in withdrawn:
+            self.tree.unpublish(cert)
 
     def _publish_cert(self, state: _State, slot: int, certificates: list[Any]) -> None:
         props = certificate_properties(certificates)
@@ -506,12 +541,39 @@ class Daemon:
         except dbuserrors.DBusError as exc:
             error(exc)
             return
+        # The measurement deadline runs from the call's arrival, so waiting
+        # for a free worker or for an attestation of the same device counts:
+        # the caller (bmcweb, sd-bus 25 s) must get our answer before its
+        # own timeout.
+        deadline = self.config.measurement_deadline_seconds
+        arrived = time.monotonic()
         job = self._job(state, args=args)
         gen = state.generation
 
         def run() -> Outcome:
-            with state.lock:
-                return self._call_worker("measure", job)
+            waited = time.monotonic() - arrived
+            if not state.lock.acquire(timeout=max(0.0, deadline - waited)):
+                return Outcome.failed(
+                    "DEADLINE",
+                    f"the {deadline:g} s measurement deadline passed while an attestation of {ident} was running",
+                )
+            try:
+                left = deadline - (time.monotonic() - arrived)
+                if left < _MIN_MEASUREMENT_SECONDS:
+                    return Outcome.failed(
+                        "DEADLINE",
+                        f"the {deadline:g} s measurement deadline passed before {ident} was free",
+                    )
+                return self._call_worker(
+                    "measure",
+                    {
+                        **job,
+                        "deadline": left,
+                        "deadline_label": f"{deadline:g} s measurement deadline",
+                    },
+                )
+            finally:
+                state.lock.release()
 
         future = self._mpool.submit(run)
         future.add_done_callback(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ __all__ = ["requester_config", "run"]
 CONNECT_TIMEOUT = 5.0
 # Left for the SPDM flow when connecting used up (nearly) all of the deadline.
 MIN_FLOW_SECONDS = 0.1
+# How spdmd.attest names the deadline in a DEADLINE reason.
+_DEADLINE_WORDS = re.compile(r"the [0-9.e+-]+ s deadline")
 
 
 def _route(address: Any) -> tuple[str, dict[str, Any]]:
@@ -63,7 +66,7 @@ def requester_config(job: dict[str, Any], trust: Any) -> Any:
         "hash_algos": limits.hash_algos,
         "verify_certificate": policy.VerifyCertificate,
         "validity": config.certificate_validity,
-        "deadline": config.deadline_seconds,
+        "deadline": job.get("deadline", config.deadline_seconds),
     }
     return RequesterConfig(**kwargs)
 
@@ -98,7 +101,9 @@ def run(what: str, job: dict[str, Any]) -> Any:
         rc = requester_config(job, trust)
     except UsageError as exc:
         return Outcome.failed("TRANSPORT", exc.message)
-    deadline = job["config"].deadline_seconds
+    # A measurement job brings what is left of its own deadline; an
+    # attestation has the configured per-device one.
+    deadline = job.get("deadline", job["config"].deadline_seconds)
     connect_timeout = min(CONNECT_TIMEOUT, deadline)
     started = time.monotonic()
     try:
@@ -126,4 +131,12 @@ def run(what: str, job: dict[str, Any]) -> Any:
         return Outcome(status="Failed", reason=exc.message, usage_error=exc.message)
     finally:
         transport.close()
-    return Outcome.from_result(result)
+    outcome = Outcome.from_result(result)
+    if outcome.step == "DEADLINE":
+        # The flow only saw what was left after connecting (and, for a
+        # measurement, after queueing); name the deadline the user configured.
+        label = job.get(
+            "deadline_label", f"{job['config'].deadline_seconds:g} s deadline"
+        )
+        outcome.reason = _DEADLINE_WORDS.sub(f"the {label}", outcome.reason)
+    return outcome
