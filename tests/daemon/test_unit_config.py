@@ -136,3 +136,27 @@ def test_measurement_deadline_default_is_below_sd_bus_timeout() -> None:
     """bmcweb's call (sd-bus, 25 s) must see our failure, not its own timeout."""
     assert Config().measurement_deadline_seconds < SD_BUS_METHOD_TIMEOUT
     assert load_config(SHIPPED).measurement_deadline_seconds < SD_BUS_METHOD_TIMEOUT
+
+
+def test_duplicate_and_misplaced_responder_entries_are_skipped_with_a_reason() -> None:
+    """An entry whose address another entry already has, or with another kind's
+    key, is skipped and named, not merged away silently."""
+    cfg = parse_config(
+        {
+            "responders": [
+                {"name": "a", "host": "127.0.0.1", "port": 2323},
+                {"name": "b", "transport": "tcp", "host": "127.0.0.1", "port": 2323},
+                {"name": "c", "host": "127.0.0.1", "port": 2324, "eid": 300},
+                {"name": "d", "transport": "mctp", "eid": 20, "port": 1},
+                {"name": "e", "transport": "mctp", "net": 1, "eid": 20},
+                {"name": "f", "transport": "mctp", "net": 1, "eid": 20},
+            ]
+        }
+    )
+    assert [s.name for s in cfg.responders] == ["a", "e"]
+    assert cfg.warnings == [
+        "responders[1]: tcp 127.0.0.1:2323 has the same address as responders[0]",
+        "responders[2]: eid does not apply to transport emu-tcp",
+        "responders[3]: port does not apply to transport mctp",
+        "responders[5]: mctp net 1 eid 20 has the same address as responders[4]",
+    ]

@@ -114,6 +114,12 @@ def _responder(index: int, entry: Any) -> Sighting:
         "reporting": entry.get("reporting"),
         "origin": "config",
     }
+    # A key of the other kind of entry is a mistake (a TCP entry with an
+    # "eid", an MCTP one with a "port"): refuse it rather than ignore it.
+    foreign = ("host", "port") if kind == "mctp" else ("net", "eid")
+    misplaced = [key for key in foreign if key in entry]
+    if misplaced:
+        raise ConfigError(f"{where}: {misplaced[0]} does not apply to transport {kind}")
     if kind == "mctp":
         eid = entry.get("eid")
         net = entry.get("net")
@@ -173,11 +179,23 @@ def parse_config(data: Any) -> Config:
     responders = data.get("responders", [])
     if not isinstance(responders, list):
         raise ConfigError("responders must be a list")
+    # One address is one device: a second entry for it (the same host:port
+    # under emu-tcp and tcp, the same EID) would be merged away unseen.
+    first: dict[tuple[object, ...], int] = {}
     for i, entry in enumerate(responders):
         try:
-            cfg.responders.append(_responder(i, entry))
+            sighting = _responder(i, entry)
         except ConfigError as exc:
             cfg.warnings.append(str(exc))
+            continue
+        key = sighting.address.key()
+        if key in first:
+            cfg.warnings.append(
+                f"responders[{i}]: {sighting.address.describe()} has the same address as responders[{first[key]}]"
+            )
+            continue
+        first[key] = i
+        cfg.responders.append(sighting)
     return cfg
 
 
