@@ -108,6 +108,7 @@ TEXT_POLICY_DISABLED = "SPDM is disabled by policy"
 TEXT_RESPONDER_DISABLED = "Responder is disabled"
 TEXT_NOT_PRESENT = "Responder is not present"
 TEXT_BAD_POLICY_VALUE = "Invalid policy value"
+TEXT_CANNOT_SAVE_RESPONDER = "Cannot save the responder settings"
 TEXT_NO_SESSIONS = "Secure sessions are not supported"
 TEXT_NO_EXTENDED = "Extended algorithms are not supported"
 

@@ -490,7 +490,7 @@ class Daemon:
     def responder_enabled_changed(self, ident: str, enabled: bool) -> None:
         state = self.states[ident]
         was = state.enabled
-        state.enabled = enabled
+        before = set(self._disabled)
         if enabled:
             self._disabled.discard(ident)
         else:
@@ -498,9 +498,16 @@ class Daemon:
         try:
             self._save_disabled()
         except OSError as exc:
+            # As for the policy: a setting that would be lost at the next
+            # restart is refused, and the value in force stays.
+            self._disabled = before
             _log.error(
                 "Failed to save responder settings: %s", exc, extra=fields(ident)
             )
+            raise dbuserrors.InternalFailure(
+                dbuserrors.TEXT_CANNOT_SAVE_RESPONDER
+            ) from None
+        state.enabled = enabled
         if enabled and not was:
             self.schedule(ident, "enabled")
 

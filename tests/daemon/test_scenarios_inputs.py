@@ -1,0 +1,90 @@
+"""Bad input a BMC engineer can give the real spdmd: what it says and keeps.
+
+The configuration file, the state directory and D-Bus Set, on the real bus
+with the real daemon process; what is asserted is what busctl and the
+journal (the daemon's log) show.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from tests.env.client import DBusCallError
+from tests.env.harness import BUS_NAME, Environment
+from tests.env.processes import wait_for
+
+CI = "xyz.openbmc_project.Attestation.ComponentIntegrity"
+POLICY_PATH = "/xyz/openbmc_project/component_integrity"
+POLICY = "xyz.openbmc_project.Control.Security.SPDM.Policy"
+
+
+def wait_log(bmc: Environment, text: str, timeout: float = 10.0) -> str:
+    assert bmc.daemon is not None
+    daemon = bmc.daemon
+    return wait_for(lambda: daemon.log() if text in daemon.log() else None, timeout)
+
+
+def test_duplicate_static_responders_are_logged_as_skipped(bmc: Environment) -> None:
+    """A second config entry for one host:port, and a TCP entry with an eid, say Skipped."""
+    dev = bmc.device("gpu0")
+    other = bmc.device("gpu1")
+    bmc.write_config(
+        {
+            "responders": [
+                {"name": "gpu0", "host": "127.0.0.1", "port": dev.port},
+                {
+                    "name": "gpu0_again",
+                    "transport": "tcp",
+                    "host": "127.0.0.1",
+                    "port": dev.port,
+                },
+                {"name": "gpu1", "host": "127.0.0.1", "port": other.port, "eid": 300},
+            ]
+        }
+    )
+    bmc.start_daemon()
+    assert bmc.wait_status("gpu0")["status"] == "Success"
+    log = wait_log(bmc, "responders[2]")
+    assert (
+        "Skipped a responder in the configuration file: responders[1]: "
+        f"tcp 127.0.0.1:{dev.port} has the same address as responders[0]"
+    ) in log
+    assert (
+        "Skipped a responder in the configuration file: responders[2]: "
+        "eid does not apply to transport emu-tcp"
+    ) in log
+    assert bmc.responder_ids() == ["gpu0"]
+
+
+def _break_state_dir(bmc: Environment) -> None:
+    # Root writes through chmod, so the directory is replaced by a file: every
+    # save then fails as on a read-only or full file system.
+    shutil.rmtree(bmc.state_dir)
+    bmc.state_dir.write_text("not a directory\n")
+
+
+def test_enabled_set_fails_when_it_cannot_be_saved(bmc: Environment) -> None:
+    """Enabled, like the policy, is refused with InternalFailure and kept when unsaveable."""
+    dev = bmc.device("gpu0")
+    bmc.write_config(
+        {"responders": [{"name": "gpu0", "host": "127.0.0.1", "port": dev.port}]}
+    )
+    bmc.start_daemon()
+    first = bmc.wait_status("gpu0")
+    path = bmc.responder_path("gpu0")
+    _break_state_dir(bmc)
+    with pytest.raises(DBusCallError) as exc:
+        bmc.client.set(BUS_NAME, POLICY_PATH, POLICY, "VerifyCertificate", False)
+    assert exc.value.name == "xyz.openbmc_project.Common.Error.InternalFailure"
+    assert exc.value.message == "Cannot save the policy"
+    assert bmc.client.get(BUS_NAME, POLICY_PATH, POLICY, "VerifyCertificate") is True
+    with pytest.raises(DBusCallError) as exc:
+        bmc.client.set(BUS_NAME, path, CI, "Enabled", False)
+    assert exc.value.name == "xyz.openbmc_project.Common.Error.InternalFailure"
+    assert exc.value.message == "Cannot save the responder settings"
+    assert bmc.client.get(BUS_NAME, path, CI, "Enabled") is True
+    assert "Failed to save responder settings" in bmc.daemon.log()  # type: ignore[union-attr]
+    # Still enabled in force, not only on the bus: a re-attestation runs.
+    bmc.client.call(BUS_NAME, path, "xyz.openbmc_project.spdmd.Responder1", "Reattest")
+    assert bmc.wait_status("gpu0", since=first["LastUpdated"])["status"] == "Success"
