@@ -160,3 +160,57 @@ def test_duplicate_and_misplaced_responder_entries_are_skipped_with_a_reason() -
         "responders[3]: port does not apply to transport mctp",
         "responders[5]: mctp net 1 eid 20 has the same address as responders[4]",
     ]
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        pytest.param(
+            {"deadline_seconds": float("nan")},
+            r"deadline_seconds must be a finite number >= 0.1, not nan",
+            id="nan-deadline",
+        ),
+        pytest.param(
+            {"measurement_deadline_seconds": float("inf")},
+            r"measurement_deadline_seconds must be a finite number >= 0.1, not inf",
+            id="inf-measurement-deadline",
+        ),
+        pytest.param(
+            {"reattest_period_seconds": -1},
+            r"reattest_period_seconds must be a finite number >= 0, not -1",
+            id="negative-period",
+        ),
+    ],
+)
+def test_non_finite_or_negative_numbers_stop_the_daemon(
+    data: object, match: str
+) -> None:
+    """NaN is valid JSON for Python's json module; a NaN deadline would never expire."""
+    with pytest.raises(ConfigError, match=match):
+        parse_config(data)
+
+
+def test_nan_in_the_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('{"deadline_seconds": NaN}')
+    with pytest.raises(ConfigError, match="deadline_seconds must be a finite number"):
+        load_config(path)
+
+
+def test_boolean_port_eid_and_net_are_refused() -> None:
+    """JSON true is not port 1 (Python's bool is an int)."""
+    cfg = parse_config(
+        {
+            "responders": [
+                {"host": "127.0.0.1", "port": True},
+                {"transport": "mctp", "eid": True},
+                {"transport": "mctp", "eid": 20, "net": False},
+            ]
+        }
+    )
+    assert cfg.responders == []
+    assert cfg.warnings == [
+        "responders[0]: port must be an integer 1..65535, not True",
+        "responders[1]: mctp needs eid 0..255",
+        "responders[2]: net must be a non-negative integer",
+    ]

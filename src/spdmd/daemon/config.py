@@ -10,6 +10,7 @@ drops that entry, with a message, so the others are still attested.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,21 @@ class Config:
 
 def _number(data: dict[str, Any], key: str, default: float, *, minimum: float) -> float:
     value = data.get(key, default)
+    # JSON true is an int and NaN compares false with everything, so both
+    # would pass a plain range check (a NaN deadline never expires).
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
+        or not math.isfinite(value)
         or value < minimum
     ):
-        raise ConfigError(f"{key} must be a number >= {minimum}")
+        raise ConfigError(f"{key} must be a finite number >= {minimum}, not {value!r}")
     return value
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an int in Python; JSON true must not become port 1.
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _responder(index: int, entry: Any) -> Sighting:
@@ -123,9 +132,9 @@ def _responder(index: int, entry: Any) -> Sighting:
     if kind == "mctp":
         eid = entry.get("eid")
         net = entry.get("net")
-        if not isinstance(eid, int) or not 0 <= eid <= 255:
+        if not _is_int(eid) or not 0 <= eid <= 255:
             raise ConfigError(f"{where}: mctp needs eid 0..255")
-        if net is not None and (not isinstance(net, int) or net < 0):
+        if net is not None and (not _is_int(net) or net < 0):
             raise ConfigError(f"{where}: net must be a non-negative integer")
         # An MCTP entry names an endpoint mctpd reports; it cannot make one
         # exist, because only mctpd knows whether the route is up.
@@ -134,8 +143,8 @@ def _responder(index: int, entry: Any) -> Sighting:
     if not isinstance(host, str) or not host:
         raise ConfigError(f"{where}: {kind} needs a host")
     port = entry.get("port", DEFAULT_TCP_PORT if kind == "tcp" else DEFAULT_EMU_PORT)
-    if not isinstance(port, int) or not 0 < port < 65536:
-        raise ConfigError(f"{where}: port must be 1..65535")
+    if not _is_int(port) or not 0 < port < 65536:
+        raise ConfigError(f"{where}: port must be an integer 1..65535, not {port!r}")
     return Sighting(Address(kind, host=host, port=port), **common)
 
 
