@@ -88,3 +88,27 @@ def test_enabled_set_fails_when_it_cannot_be_saved(bmc: Environment) -> None:
     # Still enabled in force, not only on the bus: a re-attestation runs.
     bmc.client.call(BUS_NAME, path, "xyz.openbmc_project.spdmd.Responder1", "Reattest")
     assert bmc.wait_status("gpu0", since=first["LastUpdated"])["status"] == "Success"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        pytest.param('{"disabled": "gpu0"}', "disabled is not a list of ids but str"),
+        pytest.param("[1, null]", "not a JSON object but list"),
+    ],
+)
+def test_malformed_responder_settings_are_logged_and_ignored(
+    bmc: Environment, content: str, reason: str
+) -> None:
+    """A responders.json of the wrong shape is named in the log; devices stay enabled."""
+    dev = bmc.device("gpu0")
+    bmc.write_config(
+        {"responders": [{"name": "gpu0", "host": "127.0.0.1", "port": dev.port}]}
+    )
+    (bmc.state_dir / "responders.json").write_text(content)
+    bmc.start_daemon()
+    assert bmc.wait_status("gpu0")["status"] == "Success"
+    assert bmc.client.get(BUS_NAME, bmc.responder_path("gpu0"), CI, "Enabled") is True
+    log = bmc.daemon.log()  # type: ignore[union-attr]
+    assert "Ignored part of the saved responder settings in " in log
+    assert reason in log

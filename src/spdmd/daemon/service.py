@@ -63,7 +63,7 @@ from spdmd.daemon.policy import (
 )
 from spdmd.spdm.constants import REDFISH_PROVISIONED_KEY_SLOT
 
-__all__ = ["Daemon", "Outcome"]
+__all__ = ["Daemon", "Outcome", "parse_responder_settings"]
 
 _log = logging.getLogger("spdmd")
 
@@ -78,6 +78,29 @@ _REATTEST_ON = {
     "AllowedAlgorithmsBaseAsym",
     "VerifyCertificate",
 }
+
+
+def parse_responder_settings(data: Any) -> tuple[set[str], list[str]]:
+    """responders.json's content -> (disabled ids, problems to log).
+
+    Whatever cannot be read is ignored and named: a responder is then
+    enabled, the default, and the journal says why.
+    """
+    if not isinstance(data, dict):
+        return set(), [f"not a JSON object but {type(data).__name__}"]
+    problems = [f"unknown key {key!r}" for key in sorted(data) if key != "disabled"]
+    ids = data.get("disabled", [])
+    if not isinstance(ids, list):
+        # A bare string would otherwise be read as a set of its letters.
+        problems.append(f"disabled is not a list of ids but {type(ids).__name__}")
+        return set(), problems
+    disabled: set[str] = set()
+    for item in ids:
+        if isinstance(item, str) and item:
+            disabled.add(item)
+        else:
+            problems.append(f"disabled entry {item!r} is not a responder id")
+    return disabled, problems
 
 
 @dataclass
@@ -181,11 +204,16 @@ class Daemon:
         path = self.state_dir / RESPONDERS_FILE
         try:
             data = json.loads(path.read_text())
-            self._disabled = {str(x) for x in data.get("disabled", [])}
         except FileNotFoundError:
-            pass
-        except (OSError, ValueError, AttributeError) as exc:
+            return
+        except (OSError, ValueError) as exc:
             _log.warning("Ignored the saved responder settings in %s: %s", path, exc)
+            return
+        self._disabled, problems = parse_responder_settings(data)
+        for problem in problems:
+            _log.warning(
+                "Ignored part of the saved responder settings in %s: %s", path, problem
+            )
 
     def _save_disabled(self) -> None:
         atomic_write_json(
