@@ -110,16 +110,23 @@ def test_hotplug_add_and_remove(bmc: Environment) -> None:
 
 def test_mctpd_restart(bmc: Environment) -> None:
     """After mctpd restarts, endpoints it still has are re-attested, the others go."""
-    mctp(bmc, [40, 41])
+    dev40 = bmc.device("mctp40")
+    bmc.map_mctp(1, 40, dev40)
+    mctp(bmc, [41])
     both = [{"net": 1, "eid": e, "types": [0, 5]} for e in (40, 41)]
     bmc.start_mctpd(both)
     bmc.start_daemon()
-    first = bmc.wait_status("mctp_1_40")
+    assert bmc.wait_status("mctp_1_40")["status"] == "Success"
     assert bmc.wait_status("mctp_1_41")["status"] == "Success"
     bmc.stop_standin("mctpd")
+    # With mctpd gone nothing else schedules an attestation, so once none
+    # runs, a newer result and a new connection can only be the restart's.
+    before = bmc.wait_status("mctp_1_40")
+    served = dev40.server.connections
     bmc.start_mctpd(both[:1])
-    again = bmc.wait_status("mctp_1_40", since=first["LastUpdated"])
+    again = bmc.wait_status("mctp_1_40", since=before["LastUpdated"])
     assert again["status"] == "Success"
+    assert dev40.server.connections > served
     bmc.wait_gone("mctp_1_41")
 
 
