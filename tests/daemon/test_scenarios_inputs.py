@@ -112,3 +112,51 @@ def test_malformed_responder_settings_are_logged_and_ignored(
     log = bmc.daemon.log()  # type: ignore[union-attr]
     assert "Ignored part of the saved responder settings in " in log
     assert reason in log
+
+
+def test_entity_manager_records_of_the_wrong_type(bmc: Environment) -> None:
+    """Wrong-typed EM properties are named as such; a non-path Authenticating is not linked."""
+    dev = bmc.device("gpu0")
+    bmc.start_entity_manager(
+        [
+            {
+                "Name": "Tray 1",
+                "Type": "Board",
+                "Exposes": [
+                    dev.em_record(Authenticating="not a path"),
+                    {
+                        "Name": "p",
+                        "Type": "SpdmTcpResponder",
+                        "Hostname": "h",
+                        "Port": "2323",
+                    },
+                    {"Name": "h", "Type": "SpdmTcpResponder", "Hostname": 5},
+                ],
+            }
+        ]
+    )
+    bmc.start_daemon()
+    assert bmc.wait_status("gpu0")["status"] == "Success"
+    board = "/xyz/openbmc_project/inventory/system/board/Tray_1"
+    log = wait_log(bmc, "Hostname has the wrong type")
+    assert (
+        f"Skipped an Entity Manager SPDM configuration: {board}/p: "
+        "Port has the wrong type str, not an integer"
+    ) in log
+    assert (
+        f"Skipped an Entity Manager SPDM configuration: {board}/h: "
+        "Hostname has the wrong type int, not a string"
+    ) in log
+    assert (
+        f"Skipped part of an Entity Manager SPDM configuration: {board}/gpu0: "
+        "Authenticating 'not a path' is not a D-Bus object path; "
+        "no authenticating association"
+    ) in log
+    assocs = bmc.client.get(
+        BUS_NAME,
+        bmc.responder_path("gpu0"),
+        "xyz.openbmc_project.Association.Definitions",
+        "Associations",
+    )
+    assert [a for a in assocs if a[0] == "authenticating"] == []
+    assert bmc.responder_ids() == ["gpu0"]

@@ -100,3 +100,89 @@ def test_entity_manager_records() -> None:
     assert by_name["nic0"].names_only
     assert by_name["nic0"].authenticating == "/xyz/openbmc_project/inventory/nic"
     assert len(problems) == 2
+
+
+@pytest.mark.parametrize(
+    ("props", "problem"),
+    [
+        pytest.param(
+            {"Hostname": "h", "Port": "2323"},
+            "Port has the wrong type str, not an integer",
+            id="port-string",
+        ),
+        pytest.param(
+            {"Hostname": "h", "Port": True},
+            "Port has the wrong type boolean, not an integer",
+            id="port-bool",
+        ),
+        pytest.param(
+            {"Hostname": "h", "Port": 70000},
+            "Port 70000 is out of range 1..65535",
+            id="port-range",
+        ),
+        pytest.param(
+            {"Hostname": 5}, "Hostname has the wrong type int, not a string", id="host"
+        ),
+        pytest.param({}, "Hostname is missing", id="no-host"),
+        pytest.param(
+            {"Hostname": "h", "Name": 7},
+            "Name has the wrong type int, not a string",
+            id="name",
+        ),
+        pytest.param(
+            {"Hostname": "h", "Transport": 1},
+            "Transport has the wrong type int, not a string",
+            id="transport",
+        ),
+    ],
+)
+def test_tcp_record_of_the_wrong_type_names_the_type(
+    props: dict[str, object], problem: str
+) -> None:
+    """A wrong type is reported as such, not as "missing" or "out of range"."""
+    sightings, problems = parse_em_objects({f"{BOARD}/gpu0": {TCP_CFG: props}})
+    assert sightings == []
+    assert problems == [f"{BOARD}/gpu0: {problem}"]
+
+
+def test_mctp_record_of_the_wrong_type_names_the_type() -> None:
+    objects = {
+        f"{BOARD}/a": {MCTP_CFG: {"EID": "20"}},
+        f"{BOARD}/b": {MCTP_CFG: {"EID": 20, "NetworkId": "1"}},
+        f"{BOARD}/c": {MCTP_CFG: {}},
+    }
+    assert parse_em_objects(objects) == (
+        [],
+        [
+            f"{BOARD}/a: EID has the wrong type str, not an integer",
+            f"{BOARD}/b: NetworkId has the wrong type str, not an integer",
+            f"{BOARD}/c: EID is missing",
+        ],
+    )
+
+
+def test_association_path_that_is_not_an_object_path_is_left_out() -> None:
+    """Authenticating/Reporting must be D-Bus object paths; else only the link goes."""
+    objects = {
+        f"{BOARD}/gpu0": {
+            TCP_CFG: {
+                "Name": "gpu0",
+                "Hostname": "h",
+                "Authenticating": "not a path",
+                "Reporting": "/xyz/openbmc_project/inventory/x/",
+            }
+        },
+        f"{BOARD}/gpu1": {TCP_CFG: {"Name": "gpu1", "Hostname": "h", "Port": 1}},
+    }
+    notes: list[str] = []
+    sightings, problems = parse_em_objects(objects, notes)
+    assert problems == []
+    gpu0, gpu1 = sightings
+    assert gpu0.authenticating is None
+    assert gpu0.reporting is None
+    assert gpu1.authenticating == BOARD
+    bad_reporting = "/xyz/openbmc_project/inventory/x/"
+    assert notes == [
+        f"{BOARD}/gpu0: Authenticating 'not a path' is not a D-Bus object path; no authenticating association",
+        f"{BOARD}/gpu0: Reporting {bad_reporting!r} is not a D-Bus object path; no reporting association",
+    ]

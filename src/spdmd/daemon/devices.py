@@ -23,18 +23,26 @@ __all__ = [
     "Device",
     "Registry",
     "Sighting",
+    "is_object_path",
     "sanitize_id",
 ]
 
 ATTACH_TYPES = ("Discrete", "Integrated", "Unknown")
 _TC_PREFIX = "xyz.openbmc_project.Inventory.Item.TrustedComponent.ComponentAttachType."
 _BAD = re.compile(r"[^A-Za-z0-9_]")
+# The D-Bus specification's object path grammar ("Valid Object Paths").
+_OBJECT_PATH = re.compile(r"/|(/[A-Za-z0-9_]+)+")
 
 
 def sanitize_id(text: str) -> str:
     """Map any text to a non-empty [A-Za-z0-9_] id."""
     out = _BAD.sub("_", text.strip())
     return out or "_"
+
+
+def is_object_path(text: str) -> bool:
+    """Whether `text` may be sent as a D-Bus object path (`o`)."""
+    return _OBJECT_PATH.fullmatch(text) is not None
 
 
 def attach_type(value: str | None) -> str:

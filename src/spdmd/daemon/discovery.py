@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import dbus
 
 from spdmd.daemon.bus import MainLoop, from_dbus
-from spdmd.daemon.devices import Address, Sighting
+from spdmd.daemon.devices import Address, Sighting, is_object_path
 from spdmd.transport.base import DEFAULT_EMU_PORT, DEFAULT_TCP_PORT, TRANSPORT_KINDS
 
 if TYPE_CHECKING:
@@ -95,32 +95,69 @@ def _parent(path: str) -> str | None:
     return parent if parent.startswith(EM_ROOT + "/") else None
 
 
+def _type_name(value: Any) -> str:
+    return "boolean" if isinstance(value, bool) else type(value).__name__
+
+
 def _str(props: dict[str, Any], key: str) -> str | None:
+    """A string property; absent or "" -> None; another type -> ValueError."""
     value = props.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    if value is None:
         return None
-    if isinstance(value, int):
-        return value
+    if not isinstance(value, str):
+        # ValueError, as for every malformed record: the caller skips it.
+        raise ValueError(f"{key} has the wrong type {_type_name(value)}, not a string")  # noqa: TRY004
+    return value or None
+
+
+def _int(props: dict[str, Any], key: str, default: int | None = None) -> int | None:
+    """An integer property (Entity Manager types JSON numbers t, x or d)."""
+    value = props.get(key, default)
+    if value is None:
+        return None
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(  # noqa: TRY004
+            f"{key} has the wrong type {_type_name(value)}, not an integer"
+        )
+    return value
+
+
+def _link(props: dict[str, Any], key: str, notes: list[str]) -> str | None:
+    """An inventory path for an association; one that is not a D-Bus object
+    path would make the Associations property unsendable, so it is left out
+    and noted rather than published."""
+    value = props.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and is_object_path(value):
+        return value
+    notes.append(
+        f"{key} {value!r} is not a D-Bus object path; no {key.lower()} association"
+    )
     return None
 
 
-def em_sighting(path: str, iface: str, props: dict[str, Any]) -> Sighting:
+def em_sighting(
+    path: str, iface: str, props: dict[str, Any], notes: list[str] | None = None
+) -> Sighting:
     """One Entity Manager configuration record -> Sighting; ValueError if bad.
 
     Authenticating defaults to the record's parent object, the inventory
-    item (board) whose configuration declared the responder.
+    item (board) whose configuration declared the responder. A property of
+    the wrong type skips the record (ValueError); a malformed association
+    path only drops that association, noted in `notes`.
     """
+    notes = [] if notes is None else notes
+    authenticating = _link(props, "Authenticating", notes)
+    if props.get("Authenticating") in (None, ""):
+        authenticating = _parent(path)
     common = {
         "name": _str(props, "Name"),
         "trusted_component_type": _str(props, "TrustedComponentType"),
-        "authenticating": _str(props, "Authenticating") or _parent(path),
-        "reporting": _str(props, "Reporting"),
+        "authenticating": authenticating,
+        "reporting": _link(props, "Reporting", notes),
         "origin": f"em:{path}",
     }
     if iface == TCP_CFG:
@@ -130,32 +167,45 @@ def em_sighting(path: str, iface: str, props: dict[str, Any]) -> Sighting:
         kind = _str(props, "Transport") or DEFAULT_TCP_RESPONDER_TRANSPORT
         if kind not in TRANSPORT_KINDS or kind == "mctp":
             raise ValueError(f"Transport {kind!r} is not a TCP transport")
-        port = _int(
-            props.get("Port", DEFAULT_TCP_PORT if kind == "tcp" else DEFAULT_EMU_PORT)
-        )
+        default = DEFAULT_TCP_PORT if kind == "tcp" else DEFAULT_EMU_PORT
+        port = _int(props, "Port", default)
         if port is None or not 0 < port < 65536:
-            raise ValueError("Port is out of range")
+            raise ValueError(f"Port {port} is out of range 1..65535")
         return Sighting(Address(kind, host=host, port=port), **common)  # type: ignore[arg-type]
-    eid = _int(props.get("EID"))
-    if eid is None or not 0 <= eid <= 255:
-        raise ValueError("EID is missing or out of range")
-    net = _int(props.get("NetworkId"))
+    eid = _int(props, "EID")
+    if eid is None:
+        raise ValueError("EID is missing")
+    if not 0 <= eid <= 255:
+        raise ValueError(f"EID {eid} is out of range 0..255")
+    net = _int(props, "NetworkId")
+    if net is not None and net < 0:
+        raise ValueError(f"NetworkId {net} is negative")
     return Sighting(Address("mctp", net=net, eid=eid), names_only=True, **common)  # type: ignore[arg-type]
 
 
 def parse_em_objects(
     objects: dict[str, dict[str, dict[str, Any]]],
+    notes: list[str] | None = None,
 ) -> tuple[list[Sighting], list[str]]:
-    """Entity Manager's managed objects -> sightings and problems found."""
+    """Entity Manager's managed objects -> sightings and skipped records.
+
+    Records kept with a part left out are described in `notes`.
+    """
     sightings: list[Sighting] = []
     problems: list[str] = []
     for path in sorted(objects):
         for iface in (TCP_CFG, MCTP_CFG):
             if iface in objects[path]:
+                found: list[str] = []
                 try:
-                    sightings.append(em_sighting(path, iface, objects[path][iface]))
+                    sightings.append(
+                        em_sighting(path, iface, objects[path][iface], found)
+                    )
                 except ValueError as exc:
                     problems.append(f"{path}: {exc}")
+                    continue
+                if notes is not None:
+                    notes.extend(f"{path}: {note}" for note in found)
     return sightings, problems
 
 
@@ -402,9 +452,14 @@ class Discovery:
         )
 
     def _publish_em(self) -> None:
-        sightings, problems = parse_em_objects(self._em_objects)
+        notes: list[str] = []
+        sightings, problems = parse_em_objects(self._em_objects, notes)
         for problem in problems:
             _log.warning("Skipped an Entity Manager SPDM configuration: %s", problem)
+        for note in notes:
+            _log.warning(
+                "Skipped part of an Entity Manager SPDM configuration: %s", note
+            )
         self.daemon.update_source("entity-manager", sightings)
 
     def _em_added(self, path: str, ifaces: Any) -> None:
