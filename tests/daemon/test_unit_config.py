@@ -214,3 +214,20 @@ def test_boolean_port_eid_and_net_are_refused() -> None:
         "responders[1]: mctp needs eid 0..255",
         "responders[2]: net must be a non-negative integer",
     ]
+
+
+def test_association_paths_must_be_object_paths() -> None:
+    cfg = parse_config(
+        {
+            "responders": [
+                {"host": "h", "authenticating": "not a path"},
+                {"host": "h", "port": 1, "reporting": "/a//b"},
+                {"host": "h", "port": 2, "authenticating": "/xyz/a_1/B"},
+            ]
+        }
+    )
+    assert [s.authenticating for s in cfg.responders] == ["/xyz/a_1/B"]
+    assert cfg.warnings == [
+        "responders[0]: authenticating 'not a path' is not a D-Bus object path",
+        "responders[1]: reporting '/a//b' is not a D-Bus object path",
+    ]
