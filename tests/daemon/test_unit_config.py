@@ -231,3 +231,34 @@ def test_association_paths_must_be_object_paths() -> None:
         "responders[0]: authenticating 'not a path' is not a D-Bus object path",
         "responders[1]: reporting '/a//b' is not a D-Bus object path",
     ]
+
+
+def test_measurement_deadline_at_sd_bus_timeout_warns(tmp_path: Path) -> None:
+    """A measurement deadline bmcweb would outwait is reported when spdmd starts."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"measurement_deadline_seconds": SD_BUS_METHOD_TIMEOUT}))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spdmd.daemon",
+            "--config",
+            str(path),
+            "--bus-address",
+            f"unix:path={tmp_path / 'no-bus'}",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # No bus to connect to, so it stops; the warning came first.
+    assert proc.returncode == 1
+    assert "measurement_deadline_seconds is 25 s: bmcweb gives up after 25 s" in (
+        proc.stderr
+    )
