@@ -8,6 +8,7 @@ journal (the daemon's log) show.
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 from tests.env.client import DBusCallError
@@ -160,3 +161,61 @@ def test_entity_manager_records_of_the_wrong_type(bmc: Environment) -> None:
     )
     assert [a for a in assocs if a[0] == "authenticating"] == []
     assert bmc.responder_ids() == ["gpu0"]
+
+
+def _busctl(bmc: Environment, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["busctl", f"--address={bmc.bus.address}", *args],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "iface", "name", "value", "expected"),
+    [
+        pytest.param(
+            POLICY_PATH,
+            POLICY,
+            "AllowedVersions",
+            ["av", "1", "v", "s", "1.2"],
+            ["ALL"],
+            id="av-variant-in-variant",
+        ),
+        pytest.param(
+            "/xyz/openbmc_project/component_integrity/gpu0",
+            CI,
+            "Enabled",
+            ["v", "b", "false"],
+            True,
+            id="b-as-variant",
+        ),
+    ],
+)
+def test_set_with_a_nested_variant_is_refused(
+    bmc: Environment,
+    path: str,
+    iface: str,
+    name: str,
+    value: list[str],
+    expected: object,
+) -> None:
+    """busctl set-property with a variant inside the variant gets InvalidArgs, as from sd-bus."""
+    if shutil.which("busctl") is None:
+        pytest.skip("busctl is not installed (Debian package systemd)")
+    dev = bmc.device("gpu0")
+    bmc.write_config(
+        {"responders": [{"name": "gpu0", "host": "127.0.0.1", "port": dev.port}]}
+    )
+    bmc.start_daemon()
+    bmc.wait_status("gpu0")
+    out = _busctl(bmc, "set-property", BUS_NAME, path, iface, name, *value)
+    assert out.returncode != 0
+    assert "Wrong type for property" in out.stderr
+    assert bmc.client.get(BUS_NAME, path, iface, name) == expected
+    # The same value without the extra variant is accepted.
+    plain = ["av", "1", "s", "1.2"] if name == "AllowedVersions" else ["b", "false"]
+    out = _busctl(bmc, "set-property", BUS_NAME, path, iface, name, *plain)
+    assert out.returncode == 0, out.stderr

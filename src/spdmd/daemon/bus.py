@@ -293,6 +293,33 @@ def _sig(value: Any, top: bool = False) -> str:
     raise TypeError(f"not a dbus-python value: {value!r}")
 
 
+def has_nested_variant(value: Any, signature: str, allowed: int = 0) -> bool:
+    """Whether `value` wraps more variants than `signature` declares.
+
+    dbus-python folds a variant inside a variant into one value with a
+    higher `variant_level`; `allowed` is the number of variant levels the
+    slot itself provides (1 for a Set argument, 1 more for each `v`).
+    """
+    if getattr(value, "variant_level", 0) > allowed:
+        return True
+    if signature.startswith("a{"):
+        key_sig, val_sig = list(dbus.Signature(signature[2:-1]))
+        return any(
+            has_nested_variant(k, key_sig, 0)
+            or has_nested_variant(v, val_sig, int(val_sig == "v"))
+            for k, v in value.items()
+        )
+    if signature.startswith("a"):
+        elem = signature[1:]
+        return any(has_nested_variant(v, elem, int(elem == "v")) for v in value)
+    if signature.startswith("("):
+        fields = list(dbus.Signature(signature[1:-1]))
+        return any(
+            has_nested_variant(v, s, int(s == "v")) for s, v in zip(fields, value)
+        )
+    return False
+
+
 def from_dbus(value: Any) -> Any:
     """dbus-python value -> plain Python (bool, int, float, str, list, dict, tuple)."""
     if isinstance(value, dbus.Boolean):
@@ -464,6 +491,11 @@ class PropertiesObject(dbus.service.Object):
         except TypeError:
             raise dbuserrors.InvalidArgs() from None
         if got != prop.signature:
+            raise dbuserrors.InvalidArgs()
+        # A variant inside the variant (busctl "v b true" for a b property,
+        # "av 1 v s 1.2"): sd-bus refuses it as the wrong type, and so do we,
+        # instead of unwrapping whatever is inside.
+        if prop.signature != "v" and has_nested_variant(value, prop.signature, 1):
             raise dbuserrors.InvalidArgs()
         plain = from_dbus(value)
         if prop.on_set is not None:
