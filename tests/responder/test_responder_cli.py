@@ -3,12 +3,14 @@ file, faults from the command line, and its exit codes."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
 
 import pytest
+from cryptography import x509
 from tests.responder.harness import requester_config
 
 from spdmd.attest import attest, get_signed_measurements
@@ -67,6 +69,12 @@ def config_for(root, **overrides):
         hash_algo=int(HashAlgo.SHA_256),
         trust=TrustStore.from_paths([root]),
         **overrides,
+    )
+
+
+def config_for_trust(trust):
+    return requester_config(
+        asym=int(AsymAlgo.ECDSA_P256), hash_algo=int(HashAlgo.SHA_256), trust=trust
     )
 
 
@@ -172,6 +180,33 @@ def test_shutdown_ends_the_process_with_status_0(child):
         ),
         pytest.param(["--slot-count", "9"], "out of range 1..8", id="bad-slots"),
         pytest.param(["--key", "/nonexistent"], "go together", id="key-without-chain"),
+        pytest.param(["--port", "99999"], "out of range 0..65535", id="port-high"),
+        pytest.param(["--port", "-1"], "out of range 0..65535", id="port-negative"),
+        pytest.param(["--port", "x"], "port must be a number", id="port-text"),
+        pytest.param(["--net", "-1"], "out of range 0..4294967295", id="net"),
+        pytest.param(
+            ["--fault", "error=999@CHALLENGE"],
+            "fault error code 999 is out of range 0..255",
+            id="error-code-high",
+        ),
+        pytest.param(
+            ["--fault", "error=NOPE@CHALLENGE"],
+            "neither an ERROR code name",
+            id="error-code-name",
+        ),
+        pytest.param(["--fault", "slow=nan"], "fault slow must be", id="slow-nan"),
+        pytest.param(["--fault", "slow=-1"], "fault slow must be", id="slow-negative"),
+        pytest.param(["--fault", "slow=1e300"], "fault slow must be", id="slow-huge"),
+        pytest.param(
+            ["--fault", "oversize=99999999999@GET_MEASUREMENTS"],
+            "more than 1048576 bytes",
+            id="oversize-huge",
+        ),
+        pytest.param(
+            ["--cert-chain", "/dev/zero", "--key", "/dev/zero"],
+            "certificate chain /dev/zero is not a regular file",
+            id="chain-device",
+        ),
     ],
 )
 def test_usage_errors_exit_2(args, text):
@@ -247,3 +282,103 @@ def test_unwritable_root_path_exits_2(tmp_path):
     )
     assert proc.returncode == 2
     assert "cannot write" in proc.stderr
+
+
+def test_chain_from_a_fifo_is_refused_at_once(tmp_path):
+    """--cert-chain naming a FIFO exits 2 instead of blocking in the read."""
+    fifo = tmp_path / "chain.pem"
+    os.mkfifo(fifo)
+    proc = subprocess.run(
+        [*CLI, "--cert-chain", str(fifo), "--key", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert f"certificate chain {fifo} is not a regular file" in proc.stderr
+
+
+def test_oversize_beyond_the_frame_is_clipped_and_the_server_stays_up(child, tmp_path):
+    """oversize=70000 on the spdm-emu TCP payload mode: the response is cut
+    to a DSP0287 frame's maximum (the requester rejects it), the server
+    stays up for the next client, and SIGTERM still ends it with 0."""
+    root = tmp_path / "root.pem"
+    device = child(
+        "--asym",
+        "ECDSA_P256",
+        "--hash",
+        "SHA_256",
+        "--write-root",
+        str(root),
+        "--fault",
+        "oversize=70000@GET_MEASUREMENTS",
+    )
+    transport = open_transport("emu-tcp", port=device.port)
+    result = get_signed_measurements(transport, config_for(root))
+    transport.close()
+    assert (result.status, result.step) == ("Failed", "GET_MEASUREMENTS")
+    assert "65533 bytes" in result.reason
+    transport = open_transport("emu-tcp", port=device.port)
+    assert attest(transport, config_for(root)).ok
+    transport.close()
+    assert device.stop() == 0
+
+
+def test_connection_handler_error_closes_only_that_connection():
+    """An exception escaping a connection handler is logged as a BUG and
+    kept in .errors; the next client is served."""
+    from spdmd.responder.responder import Responder, ResponderConfig
+    from spdmd.responder.server import ResponderServer
+
+    config = ResponderConfig.generate(
+        asym_algos=int(AsymAlgo.ECDSA_P256), hash_algos=int(HashAlgo.SHA_256)
+    )
+    events: list[str] = []
+    server = ResponderServer(Responder(config), framing="emu", on_event=events.append)
+    real = server._serve_emu
+    calls = []
+
+    def handler(conn):
+        calls.append(conn)
+        if len(calls) == 1:
+            raise RuntimeError("handler bug")
+        return real(conn)
+
+    server._serve_emu = handler
+    root = config.slots[0][int(AsymAlgo.ECDSA_P256)].der_chain[0]
+    trust = TrustStore.from_certificates([x509.load_der_x509_certificate(root)])
+    with server:
+        first = open_transport("emu-mctp", port=server.port)
+        assert not attest(first, config_for_trust(trust)).ok
+        first.close()
+        second = open_transport("emu-mctp", port=server.port)
+        result = attest(second, config_for_trust(trust))
+        second.close()
+    assert result.ok, result.reason
+    assert [type(e) for e in server.errors] == [RuntimeError]
+    assert any(e.startswith("BUG: connection handler raised") for e in events)
+
+
+def test_server_thread_ending_on_an_error_is_not_exit_0():
+    """If the serving thread ends without SHUTDOWN or a signal (here: its
+    listening socket fails), the process exits 1 with a message."""
+    script = (
+        "import sys, spdmd.responder.server as s\n"
+        "orig = s.ResponderServer.start\n"
+        "def start(self):\n"
+        "    self._listener.close()\n"
+        "    return orig(self)\n"
+        "s.ResponderServer.start = start\n"
+        "from spdmd.responder.cli import main\n"
+        "sys.exit(main(['--port', '0', '--asym', 'ECDSA_P256']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "the server stopped on an error" in proc.stderr

@@ -255,10 +255,90 @@ def test_silent_device_exit_3(device):
                 "--trust-anchor",
                 "ANCHOR",
                 "--indices",
-                "0",
+                "3,3",
             ],
-            "out of range 1..255",
-            id="index-0",
+            "measurement indices repeat",
+            id="index-repeated",
+        ),
+        pytest.param(
+            [
+                "measurements",
+                "--transport",
+                "tcp",
+                "--trust-anchor",
+                "ANCHOR",
+                "--indices",
+                "256",
+            ],
+            "out of range 0..255",
+            id="index-256",
+        ),
+        pytest.param(
+            ["attest", "--transport", "tcp", "--trust-anchor", ""],
+            "--trust-anchor must not be empty",
+            id="empty-anchor",
+        ),
+        pytest.param(
+            ["attest", "--transport", "tcp", "--trust-anchor", "/dev/zero"],
+            "trust anchor /dev/zero is not a regular file",
+            id="device-anchor",
+        ),
+        pytest.param(
+            [
+                "attest",
+                "--transport",
+                "tcp",
+                "--trust-anchor",
+                "ANCHOR",
+                "--save-chain",
+                "",
+            ],
+            "--save-chain must not be empty",
+            id="empty-save-chain",
+        ),
+        pytest.param(
+            [
+                "attest",
+                "--transport",
+                "tcp",
+                "--trust-anchor",
+                "ANCHOR",
+                "--deadline",
+                "nan",
+            ],
+            "seconds must be more than 0",
+            id="deadline-nan",
+        ),
+        pytest.param(
+            [
+                "attest",
+                "--transport",
+                "tcp",
+                "--trust-anchor",
+                "ANCHOR",
+                "--deadline",
+                "-1",
+            ],
+            "seconds must be more than 0",
+            id="deadline-negative",
+        ),
+        pytest.param(
+            [
+                "attest",
+                "--transport",
+                "tcp",
+                "--trust-anchor",
+                "ANCHOR",
+                "--deadline",
+                "1e30",
+            ],
+            "at most 86400",
+            id="deadline-huge",
+        ),
+        pytest.param(
+            ["attest", "--transport", "mctp", "--trust-anchor", "ANCHOR", "--eid", "7"],
+            "out of range 8..254",
+            id="eid-reserved",
         ),
         pytest.param([], "COMMAND", id="no-command"),
     ],
@@ -372,3 +452,144 @@ def test_save_chain_nothing_read(tmp_path, device):
     )
     assert proc.returncode == 3
     assert "no certificate chain was read" in proc.stderr and not target.exists()
+
+
+def test_index_0_follows_the_library_rule(device):
+    """Index 0 is accepted as by spdmd.attest and the D-Bus method: the
+    device reports its block count and signs; no blocks come back."""
+    dev = device()
+    proc = attest(dev, "--indices", "0", "--json", command="measurements")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["blocks"] == []
+
+
+def test_fifo_trust_anchor_is_refused_at_once(tmp_path, device):
+    """A FIFO given as trust anchor is refused with exit 2 instead of
+    blocking forever in the read (no writer ever comes)."""
+    dev = device()
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)
+    proc = run(
+        "attest", "--transport", "emu-mctp", "--port", dev.port,
+        "--trust-anchor", str(fifo), "--deadline", "2", timeout=20,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "is not a regular file" in proc.stderr
+    assert dev.server.connections == 0
+
+
+def test_oversized_trust_anchor_is_refused(tmp_path):
+    """A trust anchor file over 1 MiB is refused before it is read whole."""
+    big = tmp_path / "big.pem"
+    with big.open("wb") as f:
+        f.truncate((1 << 20) + 1)
+    proc = run("attest", "--transport", "tcp", "--trust-anchor", str(big))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "more than the 1048576" in proc.stderr
+
+
+def test_trust_anchor_directory_skips_fifos(tmp_path, device):
+    """A directory of anchors holding a FIFO besides the root still works."""
+    dev = device()
+    anchors = tmp_path / "anchors"
+    anchors.mkdir()
+    (anchors / "root.der").write_bytes(dev.anchor.read_bytes())
+    os.mkfifo(anchors / "pipe.pem")
+    proc = run(
+        "attest", "--transport", "emu-mctp", "--port", dev.port,
+        "--trust-anchor", str(anchors), timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_unwritable_save_chain_refused_before_traffic(tmp_path, device):
+    """--save-chain into a missing directory: exit 2, the device is never
+    contacted, and no file is left behind."""
+    dev = device()
+    target = tmp_path / "missing" / "chain.pem"
+    proc = attest(dev, "--save-chain", str(target))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"cannot write --save-chain {target}" in proc.stderr
+    assert dev.server.connections == 0
+    unused = tmp_path / "unused.pem"
+    silent = device("silent")
+    proc = attest(silent, "--save-chain", str(unused), "--deadline", "2")
+    assert proc.returncode == 3
+    assert not unused.exists()
+
+
+def test_save_chain_write_failure_after_success_is_not_exit_0(device):
+    """The chain cannot be written although the path looked writable
+    (/dev/full): the device verified, but the exit status is 2."""
+    dev = device()
+    proc = attest(dev, "--save-chain", "/dev/full")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "cannot write /dev/full" in proc.stderr
+    assert proc.stdout.startswith("Success")
+
+
+def test_json_to_a_full_disk(device):
+    """stdout on /dev/full: a one-line message and exit 2, no traceback."""
+    dev = device()
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [str(SPDMTOOL), "measurements", "--transport", "emu-mctp",
+             "--port", dev.port, "--trust-anchor", str(dev.anchor), "--json"],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=60, env=env,
+            check=False,
+        )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr == "spdmtool: cannot write the output: No space left on device\n"
+
+
+def _closed_pipe_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run spdmtool with stdout a pipe whose reader is already gone, as
+    `| head -2` is once head has its lines."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [str(SPDMTOOL), *args], stdout=write_end, stderr=subprocess.PIPE,
+            text=True, timeout=60, env=env, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+
+
+def test_closed_pipe_exits_quietly(device):
+    """A reader that went away (EPIPE): no message, no traceback, exit 141
+    as a shell reports a command ended by SIGPIPE."""
+    dev = device()
+    proc = _closed_pipe_run(
+        "measurements", "--transport", "emu-mctp", "--port", dev.port,
+        "--trust-anchor", str(dev.anchor), "-v",
+    )  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (141, "")
+    proc = _closed_pipe_run("--help")
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
+def test_device_line_names_the_default_port(tmp_path):
+    """A failed connection without --port names the port that was tried."""
+    from spdmd.responder.pki import generate_pki
+
+    anchor = generate_pki(AsymAlgo.ECDSA_P256).write_root(tmp_path / "root.pem")
+    proc = run(
+        "attest", "--transport", "tcp", "--host", "127.0.0.2",
+        "--trust-anchor", str(anchor), "--deadline", "3",
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "  device: tcp 127.0.0.2:4194" in proc.stdout.splitlines()
+
+
+def test_hash_spellings(device):
+    """--hash takes the short names in any case, with - or _, and the
+    DSP0274 names; an unknown one is a usage error."""
+    dev = device()
+    for spelling in ("SHA_384", "sha-384", "sha_384", "TPM_ALG_SHA_384"):
+        proc = attest(dev, "--hash", spelling)
+        assert proc.returncode == 0, (spelling, proc.stdout + proc.stderr)
+    proc = attest(dev, "--hash", "sha384x")
+    assert proc.returncode == 2 and "unknown hash algorithm" in proc.stderr

@@ -4,8 +4,10 @@ Serves one emulated device on TCP (DSP0287), the spdm-emu framing, or a
 bound AF_MCTP socket, until interrupted or (spdm-emu framing) told to
 SHUTDOWN. Prints one line "listening on HOST:PORT" (or "listening on
 MCTP") on stdout once it accepts requests, so scripts can start it with
---port 0 and read the port. Exit status: 0 on a clean stop, 2 for usage
-errors, 3 when the socket cannot be opened.
+--port 0 and read the port. Exit status: 0 on a clean stop (signal or
+SHUTDOWN), 1 when the server stopped on an error, 2 for usage errors, 3
+when the socket cannot be opened. A connection whose handling fails is
+closed and logged; the server goes on accepting.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from spdmd.spdm.constants import (
     AsymAlgo,
     version_from_string,
 )
+from spdmd.tool.output import int_in
 from spdmd.transport.base import DEFAULT_EMU_PORT, DEFAULT_TCP_PORT
 from spdmd.transport.emu import PayloadMode
 
@@ -78,11 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--port",
-        type=int,
+        type=int_in(0, 65535, "port"),
         help=f"port (default {DEFAULT_TCP_PORT} for tcp, {DEFAULT_EMU_PORT} for emu; 0 picks a free one)",
     )
     p.add_argument(
-        "--net", type=int, default=0, help="MCTP network to bind (default: any)"
+        "--net",
+        type=int_in(0, 0xFFFFFFFF, "net"),
+        default=0,
+        help="MCTP network to bind (default: any)",
     )
     p.add_argument(
         "--versions",
@@ -284,11 +290,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    failed = False
     try:
         while not stop.is_set() and not server.wait(0.2):
             pass
+        # Read before stop(), which marks the server stopped.
+        failed = not stop.is_set() and not server.stopped
     finally:
         server.stop()
+    if failed:
+        # The thread ended without SHUTDOWN or a signal: not a clean stop.
+        print("spdm-responder: the server stopped on an error", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,11 +16,13 @@ built from the command line by `Faults.parse(["busy=3@CHALLENGE", ...])`:
                               RESPOND_IF_READY (default step CHALLENGE)
     silent[@STEP]             no answer from STEP on (default: at all)
     silent_only@STEP          no answer to STEP, others answered
-    slow=SECONDS[@STEP]       the server waits before replying
+    slow=SECONDS[@STEP]       the server waits before replying (0..3600)
     truncate=N@STEP           the response loses its last N bytes
-    oversize=N@STEP           N junk bytes follow the response
+    oversize=N@STEP           N junk bytes follow the response (N up to
+                              1 MiB; a server clips to its framing's maximum)
     wrong_version[@STEP]      the response carries another version byte
-    error=CODE@STEP           ERROR CODE (name or number) instead of the answer
+    error=CODE@STEP           ERROR CODE (ErrorCode name, or a number 0..255,
+                              reserved codes included) instead of the answer
 
 The three PKI faults (untrusted_root, expired_leaf, and wrong_key's spare
 key) are applied when the configuration is built; the others by the
@@ -35,7 +37,12 @@ from dataclasses import dataclass
 from spdmd.errors import UsageError
 from spdmd.spdm.constants import Code, ErrorCode
 
-__all__ = ["STEPS", "Faults"]
+__all__ = ["MAX_OVERSIZE", "MAX_SLOW", "STEPS", "Faults"]
+
+# Bounds that keep a typo from exhausting memory (oversize) or from a wait
+# the threading clock cannot represent (slow).
+MAX_OVERSIZE = 1 << 20
+MAX_SLOW = 3600.0
 
 # The request names a fault can be tied to.
 STEPS = frozenset(
@@ -98,8 +105,19 @@ class Faults:
         for name in ("busy", "busy_after", "not_ready", "truncate", "oversize"):
             if getattr(self, name) < 0:
                 raise UsageError(f"fault {name} must not be negative")
-        if self.slow < 0:
-            raise UsageError("fault slow must not be negative")
+        if self.oversize > MAX_OVERSIZE:
+            raise UsageError(
+                f"fault oversize {self.oversize} is more than {MAX_OVERSIZE} bytes"
+            )
+        # "not 0 <= x" is also true for NaN.
+        if not 0 <= self.slow <= MAX_SLOW:
+            raise UsageError(
+                f"fault slow must be 0..{MAX_SLOW:g} seconds, not {self.slow!r}"
+            )
+        if not 0 <= self.error_code <= 0xFF:
+            raise UsageError(
+                f"fault error code {self.error_code} is out of range 0..255"
+            )
         if self.not_ready and self.not_ready_step in (
             None,
             "GET_VERSION",
@@ -189,10 +207,17 @@ def _apply(
             raise UsageError(
                 "fault error needs a code and a step, as in error=UNSPECIFIED@GET_MEASUREMENTS"
             )
-        try:
+        # A known name, or any number 0..255: reserved codes stay possible
+        # on purpose, since a requester must survive those too.
+        if value.upper() in ErrorCode.__members__:
             values["error_code"] = int(ErrorCode[value.upper()])
-        except KeyError:
-            values["error_code"] = int(value, 0)
+        else:
+            try:
+                values["error_code"] = int(value, 0)
+            except ValueError:
+                raise UsageError(
+                    f"fault error {value!r} is neither an ERROR code name ({', '.join(ErrorCode.__members__)}) nor a number 0..255"
+                ) from None
         values["error_step"] = step
     else:
         raise UsageError(f"unknown fault {name!r}")

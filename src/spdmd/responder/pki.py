@@ -419,12 +419,7 @@ def load_pki(
     """Load a chain (PEM bundle or concatenated DER; root first, a
     leaf-first bundle is turned round) and the leaf's private key (PEM or
     DER, unencrypted). Raises UsageError with the file at fault."""
-    try:
-        data = Path(chain_path).read_bytes()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read certificate chain {chain_path}: {exc.strerror}"
-        ) from None
+    data = certs.read_credential_file(chain_path, "certificate chain")
     try:
         if b"-----BEGIN" in data:
             chain = x509.load_pem_x509_certificates(data)
@@ -451,12 +446,7 @@ def load_pki(
         and chain[0].issuer != chain[0].subject
     ):
         chain.reverse()
-    try:
-        raw_key = Path(key_path).read_bytes()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read private key {key_path}: {exc.strerror}"
-        ) from None
+    raw_key = certs.read_credential_file(key_path, "private key")
     try:
         if b"-----BEGIN" in raw_key:
             key = serialization.load_pem_private_key(raw_key, password=None)

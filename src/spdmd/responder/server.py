@@ -118,14 +118,22 @@ class ResponderServer:
             self.connections += 1
             self._on_event(f"connection from {peer[0]}:{peer[1]}")
             with conn:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 try:
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     if self.framing == "tcp":
                         self._serve_tcp(conn)
                     else:
                         self._serve_emu(conn)
                 except _Closed as why:
                     self._on_event(f"connection closed: {why}")
+                except OSError as exc:
+                    self._on_event(f"connection closed: {exc}")
+                except Exception as exc:  # noqa: BLE001 - one connection, not the server
+                    # A bug in this server (not the client's doing): drop this
+                    # connection, keep it in errors for tests, and go on
+                    # serving; a dead thread would refuse every later client.
+                    self.errors.append(exc)
+                    self._on_event(f"BUG: connection handler raised {exc!r}")
 
     def _recv_exact(self, conn: socket.socket, count: int, first: bool) -> bytes:
         """Read `count` bytes; between frames wait indefinitely (checking
@@ -215,6 +223,9 @@ class ResponderServer:
                 raise _Closed(str(exc)) from None
             response = self._respond(request)
             if response is not None:
+                if mode == emu.PayloadMode.TCP:
+                    # The DSP0287 frame inside caps the size as on tcp.
+                    response = response[: dsp0287.MAX_SPDM_SIZE]
                 wrapped = emu.wrap_spdm(emu.PayloadMode(mode), response)
                 conn.sendall(emu.encode_message(emu.Command.NORMAL, mode, wrapped))
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,7 @@ __all__ = [
     "build_cert_chain",
     "chain_header",
     "parse_cert_chain",
+    "read_credential_file",
     "validate_chain",
 ]
 
@@ -76,6 +78,9 @@ STEP = "CERTIFICATE_CHAIN"
 # SPDM chain header: Length(2) + reserved(2) (DSP0274 1.x section 10.6).
 CHAIN_HEADER_SIZE = 4
 MAX_CHAIN_LENGTH = 0xFFFF
+# Trust anchors, chains and keys are small; a larger "certificate" file is a
+# wrong path (a disk image, /dev/zero), refused before it fills the memory.
+MAX_CREDENTIAL_FILE = 1 << 20
 
 # DMTF OIDs under id-DMTF-spdm 1.3.6.1.4.1.412.274 (DSP0274 1.2 section
 # 10.6.1.3, 1.3 section 10.7.1.3).
@@ -164,7 +169,13 @@ class TrustStore:
         everything.
         """
         store = cls()
-        given = [Path(p) for p in paths]
+        given = []
+        for p in paths:
+            # Path("") is the current directory: an empty option value must
+            # not quietly trust whatever certificates lie there.
+            if not os.fspath(p):
+                raise UsageError("empty trust anchor path")
+            given.append(Path(p))
         if not given:
             raise UsageError(
                 "no trust anchor given: pass at least one DER or PEM file or directory"
@@ -177,6 +188,8 @@ class TrustStore:
                     raise UsageError(
                         f"cannot read trust anchor directory {path}: {exc.strerror}"
                     ) from None
+                # is_file() follows links and is False for FIFOs and devices,
+                # which would block or never end.
                 files = [
                     e for e in entries if not e.name.startswith(".") and e.is_file()
                 ]
@@ -195,12 +208,7 @@ class TrustStore:
         return store
 
     def _load_file(self, path: Path) -> None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(
-                f"cannot read trust anchor {path}: {exc.strerror}"
-            ) from None
+        data = read_credential_file(path, "trust anchor")
         try:
             if b"-----BEGIN" in data:
                 certs = x509.load_pem_x509_certificates(data)
@@ -247,6 +255,39 @@ class CertificateChain:
     @property
     def leaf_subject(self) -> str:
         return self.leaf.subject.rfc4514_string()
+
+
+def read_credential_file(path: str | os.PathLike[str], what: str) -> bytes:
+    """The bytes of a certificate or key file; UsageError naming `what`
+    unless `path` is a regular file of at most MAX_CREDENTIAL_FILE bytes.
+
+    The file is opened without blocking and checked with fstat before any
+    read, so a FIFO, a device or a huge file is refused at once instead of
+    hanging past a deadline or exhausting memory.
+    """
+    if not os.fspath(path):
+        raise UsageError(f"empty {what} path")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise UsageError(f"{what} {path} is not a regular file")
+            if info.st_size > MAX_CREDENTIAL_FILE:
+                raise UsageError(
+                    f"{what} {path} is {info.st_size} bytes, more than the {MAX_CREDENTIAL_FILE} a certificate or key file may have"
+                )
+            data = f.read(MAX_CREDENTIAL_FILE + 1)
+        except OSError as exc:
+            raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(data) > MAX_CREDENTIAL_FILE:
+        raise UsageError(
+            f"{what} {path} is more than the {MAX_CREDENTIAL_FILE} bytes a certificate or key file may have"
+        )
+    return data
 
 
 def chain_header(total_length: int) -> bytes:

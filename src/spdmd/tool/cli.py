@@ -24,6 +24,7 @@ import argparse
 import base64
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -44,14 +45,21 @@ from spdmd.spdm.constants import (
     version_from_string,
 )
 from spdmd.tool.output import (
+    EXIT_BROKEN_PIPE,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    GuardedStream,
+    OutputError,
     human_blocks,
     human_result,
+    int_in,
     print_json,
+    seconds,
 )
+from spdmd.transport.base import DEFAULT_EMU_PORT, DEFAULT_TCP_PORT
+from spdmd.transport.mctp import MCTP_EID_RANGE
 
 __all__ = ["EXTRA_COMMAND_MODULES", "build_parser", "main"]
 
@@ -77,23 +85,6 @@ RESULT_KEYS = (
 
 # ---------------------------------------------------------------------------
 # Option parsing
-
-
-def _int_in(low: int, high: int, what: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text, 0)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{what} must be a number, not {text!r}"
-            ) from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"{what} {value} is out of range {low}..{high}"
-            )
-        return value
-
-    return parse
 
 
 def _versions(text: str) -> frozenset[int]:
@@ -148,15 +139,29 @@ def _nonce(text: str) -> bytes:
 
 
 def _indices(text: str) -> tuple[int, ...]:
-    parse = _int_in(1, MEAS_OP_ALL, "measurement index")
+    """The library's rule (spdmd.attest.check_indices), as the D-Bus method:
+    0..254 unique, or a single 255 for all blocks. Index 0 asks only for
+    the number of blocks (DSP0274 1.x GET_MEASUREMENTS Param2)."""
+    from spdmd.attest import check_indices
+
+    parse = int_in(0, MEAS_OP_ALL, "measurement index")
     values = tuple(parse(v) for v in text.split(",") if v.strip())
     if not values:
         raise argparse.ArgumentTypeError("at least one measurement index is needed")
-    if MEAS_OP_ALL in values and len(values) > 1:
-        raise argparse.ArgumentTypeError(
-            "index 255 means all blocks and cannot be combined with others"
-        )
-    return values
+    try:
+        return check_indices(values)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _path(what: str):
+    def parse(text: str) -> str:
+        # An empty value would mean the current directory, or be ignored.
+        if not text:
+            raise argparse.ArgumentTypeError(f"{what} must not be empty")
+        return text
+
+    return parse
 
 
 def _verbose_option(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -180,17 +185,17 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--host", help="TCP host for tcp and emu-* (default 127.0.0.1)")
     group.add_argument(
         "--port",
-        type=_int_in(1, 65535, "port"),
-        help="TCP port (default 4194 for tcp, 2323 for emu-*)",
+        type=int_in(1, 65535, "port"),
+        help=f"TCP port (default {DEFAULT_TCP_PORT} for tcp, {DEFAULT_EMU_PORT} for emu-*)",
     )
     group.add_argument(
         "--net",
-        type=_int_in(1, 0xFFFFFFFF, "MCTP network"),
+        type=int_in(1, 0xFFFFFFFF, "MCTP network"),
         help="MCTP network id (mctp only)",
     )
     group.add_argument(
         "--eid",
-        type=_int_in(8, 254, "MCTP endpoint id"),
+        type=int_in(MCTP_EID_RANGE[0], MCTP_EID_RANGE[-1], "MCTP endpoint id"),
         help="MCTP endpoint id (mctp only)",
     )
     verify = parser.add_argument_group("verification")
@@ -198,12 +203,13 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         "--trust-anchor",
         action="append",
         required=True,
+        type=_path("--trust-anchor"),
         metavar="PATH",
         help="root CA: DER or PEM file, PEM bundle or directory (repeatable)",
     )
     verify.add_argument(
         "--slot",
-        type=_int_in(0, 7, "slot"),
+        type=int_in(0, 7, "slot"),
         default=0,
         help="certificate slot (default 0)",
     )
@@ -231,12 +237,13 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     )
     verify.add_argument(
         "--deadline",
-        type=float,
+        type=seconds,
         default=30.0,
         help="seconds for the whole exchange (default 30)",
     )
     verify.add_argument(
         "--save-chain",
+        type=_path("--save-chain"),
         metavar="PATH",
         help="write the device's certificate chain (PEM, root first) to PATH, also when it fails verification",
     )
@@ -295,8 +302,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> Any:
     from spdmd.attest import RequesterConfig
 
-    if args.deadline <= 0:
-        raise UsageError("--deadline must be positive")
     trust = certs.TrustStore.from_paths(args.trust_anchor)
     asym = args.asym if args.asym is not None else sum(int(b) for b in ASYM_ALGOS)
     hash_algos = args.hash if args.hash is not None else sum(int(b) for b in HASH_ALGOS)
@@ -324,11 +329,10 @@ def _device_name(args: argparse.Namespace) -> str:
         net = f"net {args.net} " if args.net is not None else ""
         return f"mctp {net}eid {args.eid}"
     host = args.host or "127.0.0.1"
-    return (
-        f"{args.transport} {host}:{args.port}"
-        if args.port
-        else f"{args.transport} {host}"
-    )
+    port = args.port
+    if port is None:
+        port = DEFAULT_TCP_PORT if args.transport == "tcp" else DEFAULT_EMU_PORT
+    return f"{args.transport} {host}:{port}"
 
 
 def _unreachable(args: argparse.Namespace, error: SpdmError) -> dict[str, Any]:
@@ -342,9 +346,10 @@ def _unreachable(args: argparse.Namespace, error: SpdmError) -> dict[str, Any]:
     return out
 
 
-def _exit_for(result: Any) -> int:
+def _exit_for(args: argparse.Namespace, result: Any) -> int:
     if result.status == "Success":
-        return EXIT_OK
+        # The device verified, but the chain asked for was not written.
+        return EXIT_USAGE if getattr(args, "save_failed", False) else EXIT_OK
     return EXIT_UNREACHABLE if getattr(result, "unreachable", False) else EXIT_FAILED
 
 
@@ -365,9 +370,28 @@ def _verbose_lines(result: Any) -> list[str]:
     return lines
 
 
+def _check_save_chain(args: argparse.Namespace) -> None:
+    """Refuse an unwritable --save-chain before any traffic. The file is
+    opened for writing without truncating it; one created here is removed
+    again so a failed run leaves nothing behind."""
+    path = args.save_chain
+    if not path:
+        return
+    existed = os.path.lexists(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        raise UsageError(f"cannot write --save-chain {path}: {exc.strerror}") from None
+    os.close(fd)
+    if not existed:
+        os.unlink(path)
+
+
 def _save_chain(args: argparse.Namespace, result: Any) -> str | None:
     """Write the chain the device served, so an engineer can inspect it or
-    provision its root; returns a line for the human output."""
+    provision its root; returns a line for the human output. A write that
+    fails although the check before the traffic passed (a full disk) sets
+    args.save_failed."""
     if not args.save_chain:
         return None
     chain = getattr(result, "cert_chain", None)
@@ -386,6 +410,7 @@ def _save_chain(args: argparse.Namespace, result: Any) -> str | None:
         print(
             f"spdmtool: cannot write {args.save_chain}: {exc.strerror}", file=sys.stderr
         )
+        args.save_failed = True
         return None
     return (
         f"  chain ({len(chain.certificates)} certificates) saved to {args.save_chain}"
@@ -436,6 +461,7 @@ def run_attest(args: argparse.Namespace) -> int:
     from spdmd.attest import attest
 
     config = _config(args)
+    _check_save_chain(args)
     device = _device_name(args)
     try:
         transport = _open(args)
@@ -447,13 +473,14 @@ def run_attest(args: argparse.Namespace) -> int:
     finally:
         transport.close()
     _report(args, result, device)
-    return _exit_for(result)
+    return _exit_for(args, result)
 
 
 def run_measurements(args: argparse.Namespace) -> int:
     from spdmd.attest import get_signed_measurements
 
     config = _config(args)
+    _check_save_chain(args)
     device = _device_name(args)
     try:
         transport = _open(args)
@@ -475,12 +502,15 @@ def run_measurements(args: argparse.Namespace) -> int:
             signed = base64.b64encode(result.signed_measurements).decode()
             extra.append(f"  signed measurements (base64): {signed}")
     _report(args, result, device, extra)
-    return _exit_for(result)
+    return _exit_for(args, result)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        # --help (0) or an argparse usage error (2).
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return int(args.func(args))
     except UsageError as exc:
@@ -488,6 +518,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _discard_stdout(stream: Any) -> None:
+    """Point stdout's descriptor at /dev/null, so that the interpreter's
+    last flush of what is still buffered cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    real_stdout = sys.stdout
+    sys.stdout = GuardedStream(real_stdout)  # type: ignore[assignment]
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+        return code
+    except OutputError as exc:
+        _discard_stdout(real_stdout)
+        if isinstance(exc.cause, BrokenPipeError):
+            return EXIT_BROKEN_PIPE
+        print(f"spdmtool: cannot write the output: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        sys.stdout = real_stdout
 
 
 if __name__ == "__main__":

@@ -7,8 +7,13 @@
 
 All take --bus-address (default $DBUS_SYSTEM_BUS_ADDRESS, else the system
 bus). Exit status as for the other subcommands: 0 success, 1 the device
-failed (status Failed, InternalFailure), 2 usage (unknown id,
-InvalidArgument), 3 the daemon is not on the bus or did not answer.
+failed verification (status Failed, InternalFailure naming a verification
+step), 2 usage (bad options, unknown id, a malformed bus address,
+InvalidArgument), 3 unreachable: the bus or the daemon cannot be reached,
+the device did not answer (InternalFailure naming TRANSPORT or DEADLINE,
+or a "no response"/"no connection" reason), or spdmd will not talk to it
+(responder or SPDM disabled, not present). `_exit_for_error` is that
+mapping; docs/spdmtool.md has the table.
 
 dbus-measurements reads the method's argument types from introspection,
 as any client must: the size arguments are `u` on 32-bit BMCs and `t` on
@@ -29,7 +34,9 @@ from spdmd.tool.output import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    int_in,
     print_json,
+    seconds,
 )
 
 __all__ = ["register"]
@@ -51,14 +58,42 @@ _USAGE_ERRORS = {
     "org.freedesktop.DBus.Error.UnknownObject",
     "org.freedesktop.DBus.Error.UnknownMethod",
     "org.freedesktop.DBus.Error.InvalidArgs",
-    "xyz.openbmc_project.Common.Error.NotAllowed",
+    "org.freedesktop.DBus.Error.BadAddress",
 }
 _UNREACHABLE_ERRORS = {
     "org.freedesktop.DBus.Error.ServiceUnknown",
     "org.freedesktop.DBus.Error.NameHasNoOwner",
     "org.freedesktop.DBus.Error.NoReply",
     "org.freedesktop.DBus.Error.Timeout",
+    "org.freedesktop.DBus.Error.TimedOut",
+    "org.freedesktop.DBus.Error.NoServer",
+    "org.freedesktop.DBus.Error.FileNotFound",
+    "org.freedesktop.DBus.Error.Disconnected",
+    "org.freedesktop.DBus.Error.NoNetwork",
+    # spdmd refuses to talk to the device: a disabled responder or policy,
+    # or one not present (xyz.openbmc_project.spdmd, docs/dbus-api.md).
+    "xyz.openbmc_project.Common.Error.NotAllowed",
+    "xyz.openbmc_project.Common.Error.Unavailable",
 }
+_NO_OBJECT_ERRORS = {
+    "org.freedesktop.DBus.Error.UnknownObject",
+    "org.freedesktop.DBus.Error.UnknownMethod",
+}
+_CONNECT_ERRORS = {
+    f"org.freedesktop.DBus.Error.{n}"
+    for n in ("BadAddress", "NoServer", "FileNotFound", "Disconnected", "NoNetwork")
+}
+_INTERNAL_FAILURE = "xyz.openbmc_project.Common.Error.InternalFailure"
+# InternalFailure texts of spdmd (spdmd.daemon.dbuserrors) that say the
+# device was not talked to, and the steps and reasons of a device that did
+# not answer: the message is "STEP failed: reason".
+_NOT_TALKED_TO = {
+    "Responder is disabled",
+    "SPDM is disabled by policy",
+    "Responder is not present",
+}
+_UNREACHABLE_STEPS = ("TRANSPORT", "DEADLINE")
+_UNREACHABLE_REASONS = ("no response", "no connection", "deadline", "timed out")
 
 
 def _short(enum_value: str) -> str:
@@ -69,7 +104,9 @@ def _connect(args: argparse.Namespace) -> Any:
     import dbus
     import dbus.bus
 
-    address = args.bus_address or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+    address = args.bus_address
+    if address is None:
+        address = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
     return dbus.bus.BusConnection(address) if address else dbus.SystemBus()
 
 
@@ -89,14 +126,38 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _fail(exc: Any) -> int:
-    name = exc.get_dbus_name()
-    print(f"spdmtool: {name}: {exc.get_dbus_message()}", file=sys.stderr)
+def _exit_for_error(name: str, message: str) -> int:
+    """The exit status for a D-Bus error (see the module doc)."""
     if name in _UNREACHABLE_ERRORS:
         return EXIT_UNREACHABLE
     if name in _USAGE_ERRORS:
         return EXIT_USAGE
+    if name == _INTERNAL_FAILURE:
+        step, sep, reason = message.partition(" failed: ")
+        if message in _NOT_TALKED_TO or (sep and step in _UNREACHABLE_STEPS):
+            return EXIT_UNREACHABLE
+        if sep and any(r in reason.lower() for r in _UNREACHABLE_REASONS):
+            return EXIT_UNREACHABLE
     return EXIT_FAILED
+
+
+def _fail(exc: Any, args: argparse.Namespace, ident: str | None = None) -> int:
+    name = exc.get_dbus_name() or ""
+    message = exc.get_dbus_message() or ""
+    if name in _NO_OBJECT_ERRORS and ident is not None:
+        return _no_responder(ident)
+    where = f"{ident}: " if ident is not None else ""
+    if name in _CONNECT_ERRORS:
+        where = "cannot connect to the bus: "
+    print(f"spdmtool: {where}{message or name}", file=sys.stderr)
+    if getattr(args, "verbose", 0):
+        print(f"spdmtool: D-Bus error {name}", file=sys.stderr)
+    return _exit_for_error(name, message)
+
+
+def _no_responder(ident: str) -> int:
+    print(f"spdmtool: no responder {ident!r}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def _responders(conn: Any) -> dict[str, dict[str, dict[str, Any]]]:
@@ -137,7 +198,7 @@ def run_list(args: argparse.Namespace) -> int:
         conn = _connect(args)
         rows = [_summary(i, f) for i, f in sorted(_responders(conn).items())]
     except dbus.DBusException as exc:
-        return _fail(exc)
+        return _fail(exc, args)
     if args.json:
         print_json({"responders": rows})
         return EXIT_OK
@@ -171,9 +232,8 @@ def run_show(args: argparse.Namespace) -> int:
         conn = _connect(args)
         path = f"{CI_ROOT}/{args.id}"
         ifaces = _get_all(conn, path)
-        if not ifaces:
-            print(f"spdmtool: no responder {args.id!r}", file=sys.stderr)
-            return EXIT_USAGE
+        if CI_IFACE not in ifaces:
+            return _no_responder(args.id)
         certs = {}
         for forward, _reverse, endpoint in ifaces.get(ASSOC_IFACE, {}).get(
             "Associations", []
@@ -181,7 +241,7 @@ def run_show(args: argparse.Namespace) -> int:
             if forward == "responder_identitified_by":
                 certs[endpoint] = _get_all(conn, endpoint).get(CERT_IFACE, {})
     except dbus.DBusException as exc:
-        return _fail(exc)
+        return _fail(exc, args, args.id)
     summary = _summary(args.id, ifaces)
     summary["associations"] = ifaces.get(ASSOC_IFACE, {}).get("Associations", [])
     summary["certificates"] = {
@@ -226,6 +286,10 @@ def run_reattest(args: argparse.Namespace) -> int:
     path = f"{CI_ROOT}/{args.id}"
     try:
         conn = _connect(args)
+        # The same message as show for an id spdmd does not serve, instead
+        # of the bus's UnknownMethod for Get on a missing object.
+        if CI_IFACE not in _get_all(conn, path):
+            return _no_responder(args.id)
         before = int(
             conn.call_blocking(
                 BUS_NAME, path, PROPS_IFACE, "Get", "ss", (CI_IFACE, "LastUpdated")
@@ -249,12 +313,16 @@ def run_reattest(args: argparse.Namespace) -> int:
                 return EXIT_UNREACHABLE
             time.sleep(0.1)
     except dbus.DBusException as exc:
-        return _fail(exc)
+        return _fail(exc, args, args.id)
     if summary["status"] == "Success":
         print(f"{args.id}: Success (SPDM {summary['version']})")
         return EXIT_OK
     print(f"{args.id}: Failed at {summary['step']}: {summary['reason']}")
-    return EXIT_FAILED
+    # The same rule as for dbus-measurements: a device that did not answer
+    # is unreachable (3), not failed (1).
+    return _exit_for_error(
+        _INTERNAL_FAILURE, f"{summary['step']} failed: {summary['reason']}"
+    )
 
 
 def _size_signature(conn: Any, path: str) -> str:
@@ -277,14 +345,30 @@ def _size_signature(conn: Any, path: str) -> str:
 
 
 def _index_list(text: str) -> list[int]:
-    if not text:
+    """spdmd's rule (and spdmd.attest's): 0..254 unique, or a single 255;
+    empty means all. Checked here so that a value the D-Bus type cannot
+    carry (-1, 2**70) is a usage error, not a failed call."""
+    from spdmd.attest import check_indices
+    from spdmd.errors import UsageError
+
+    if not text.strip():
         return []
     try:
-        return [int(x, 0) for x in text.split(",")]
+        values = [int(x, 0) for x in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            "indices are comma-separated integers"
+            f"indices are comma-separated integers 0..255, not {text!r}"
         ) from None
+    try:
+        return list(check_indices(values))
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _bus_address(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("--bus-address must not be empty")
+    return text
 
 
 def run_dbus_measurements(args: argparse.Namespace) -> int:
@@ -295,8 +379,7 @@ def run_dbus_measurements(args: argparse.Namespace) -> int:
         conn = _connect(args)
         signature = _size_signature(conn, path)
         if not signature:
-            print(f"spdmtool: no responder {args.id!r}", file=sys.stderr)
-            return EXIT_USAGE
+            return _no_responder(args.id)
         reply = conn.call_blocking(
             BUS_NAME,
             path,
@@ -307,7 +390,7 @@ def run_dbus_measurements(args: argparse.Namespace) -> int:
             timeout=args.timeout,
         )
     except dbus.DBusException as exc:
-        return _fail(exc)
+        return _fail(exc, args, args.id)
     keys = (
         "certificate",
         "hashing_algorithm",
@@ -329,6 +412,7 @@ def run_dbus_measurements(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser, *, json: bool = True) -> None:
     p.add_argument(
         "--bus-address",
+        type=_bus_address,
         help="D-Bus address (default: $DBUS_SYSTEM_BUS_ADDRESS, else the system bus)",
     )
     if json:
@@ -355,7 +439,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=60.0,
         help="seconds to wait for the outcome (default 60)",
     )
@@ -371,20 +455,22 @@ def register(sub: Any) -> None:
         "--indices",
         type=_index_list,
         default=[],
-        help="comma-separated indices; empty means 255 (all)",
+        help="comma-separated indices 0..254, or 255 for all; empty means all",
     )
     p.add_argument(
         "--nonce", default="", help="64 hex characters; default: spdmd makes one"
     )
     p.add_argument(
         "--slot",
-        type=int,
+        # SlotId 15 (a provisioned public key) is in the Redfish range, but
+        # spdmd refuses it, so it is not offered here.
+        type=int_in(0, 7, "slot"),
         default=0,
-        help="certificate slot 0-7, or 15 for a provisioned key",
+        help="certificate slot 0-7 (default 0)",
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=120.0,
         help="seconds to wait for the reply (default 120)",
     )

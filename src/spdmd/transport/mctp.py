@@ -53,6 +53,7 @@ from spdmd.spdm.constants import RESPONSE_FOR_REQUEST, Code
 __all__ = [
     "AF_MCTP",
     "MCTP_ADDR_ANY",
+    "MCTP_EID_RANGE",
     "MCTP_NET_ANY",
     "MCTP_TAG_MASK",
     "MCTP_TAG_OWNER",
@@ -70,6 +71,11 @@ AF_MCTP = 45
 MCTP_NET_ANY = 0x0
 MCTP_ADDR_NULL = 0x00
 MCTP_ADDR_ANY = 0xFF
+# The endpoint ids a requester may address: DSP0236 section 8.2 makes 0 the
+# null EID, 0xFF broadcast and 1..7 reserved, and Linux refuses those as
+# unicast addresses. The one rule for spdmtool, this transport and spdmd's
+# configuration.
+MCTP_EID_RANGE = range(8, 0xFF)
 MCTP_TAG_MASK = 0x07
 MCTP_TAG_OWNER = 0x08
 MCTP_TAG_PREALLOC = 0x10
@@ -217,9 +223,8 @@ class MctpTransport:
         clock: Callable[[], float] = time.monotonic,
         wait: Callable[[int, float], bool] = wait_readable,
     ) -> None:
-        # DSP0236 section 8.2: 0 is the null EID and 0xFF broadcast.
-        if not 0 < eid < 0xFF:
-            raise UsageError(f"MCTP endpoint id {eid} is out of range 1..254")
+        if eid not in MCTP_EID_RANGE:
+            raise UsageError(f"MCTP endpoint id {eid} is out of range 8..254")
         if net is not None and not 0 < net <= 0xFFFFFFFF:
             raise UsageError(f"MCTP network id {net} is out of range 1..4294967295")
         if tag_mode not in ("kernel", "prealloc"):
