@@ -262,3 +262,19 @@ def test_measurement_deadline_at_sd_bus_timeout_warns(tmp_path: Path) -> None:
     assert "measurement_deadline_seconds is 25 s: bmcweb gives up after 25 s" in (
         proc.stderr
     )
+
+
+def test_unknown_trusted_component_type_is_refused() -> None:
+    """A misspelt attach type is named, not published as Unknown unseen."""
+    cfg = parse_config(
+        {
+            "responders": [
+                {"host": "h", "trusted_component_type": "discrete"},
+                {"host": "h", "port": 1, "trusted_component_type": "Integrated"},
+            ]
+        }
+    )
+    assert len(cfg.responders) == 1
+    assert cfg.warnings == [
+        "responders[0]: trusted_component_type must be one of Discrete, Integrated, Unknown"
+    ]

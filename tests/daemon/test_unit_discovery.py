@@ -186,3 +186,18 @@ def test_association_path_that_is_not_an_object_path_is_left_out() -> None:
         f"{BOARD}/gpu0: Authenticating 'not a path' is not a D-Bus object path; no authenticating association",
         f"{BOARD}/gpu0: Reporting {bad_reporting!r} is not a D-Bus object path; no reporting association",
     ]
+
+
+def test_unknown_trusted_component_type_is_noted() -> None:
+    notes: list[str] = []
+    objects = {
+        f"{BOARD}/gpu0": {
+            TCP_CFG: {"Hostname": "h", "TrustedComponentType": "Discreet"}
+        }
+    }
+    sightings, problems = parse_em_objects(objects, notes)
+    assert problems == []
+    assert sightings[0].trusted_component_type is None
+    assert notes == [
+        f"{BOARD}/gpu0: TrustedComponentType 'Discreet' is not one of Discrete, Integrated, Unknown; Unknown is published"
+    ]

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spdmd.daemon.devices import Address, Sighting, is_object_path
+from spdmd.daemon.devices import (
+    ATTACH_TYPES,
+    Address,
+    Sighting,
+    is_attach_type,
+    is_object_path,
+)
 from spdmd.spdm.certs import ValidityPolicy
 from spdmd.transport.base import DEFAULT_EMU_PORT, DEFAULT_TCP_PORT, TRANSPORT_KINDS
 
@@ -116,6 +122,11 @@ def _responder(index: int, entry: Any) -> Sighting:
     for key in ("trusted_component_type", "authenticating", "reporting"):
         if entry.get(key) is not None and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: {key} must be a string")
+    attach = entry.get("trusted_component_type")
+    if attach and not is_attach_type(attach):
+        raise ConfigError(
+            f"{where}: trusted_component_type must be one of {', '.join(ATTACH_TYPES)}"
+        )
     for key in ("authenticating", "reporting"):
         # Published in Associations, whose endpoints are object paths.
         if entry.get(key) and not is_object_path(entry[key]):

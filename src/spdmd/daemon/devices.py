@@ -23,6 +23,7 @@ __all__ = [
     "Device",
     "Registry",
     "Sighting",
+    "is_attach_type",
     "is_object_path",
     "sanitize_id",
 ]
@@ -43,6 +44,11 @@ def sanitize_id(text: str) -> str:
 def is_object_path(text: str) -> bool:
     """Whether `text` may be sent as a D-Bus object path (`o`)."""
     return _OBJECT_PATH.fullmatch(text) is not None
+
+
+def is_attach_type(value: str) -> bool:
+    """Whether `value` is Discrete, Integrated, Unknown or the full enum string."""
+    return value.removeprefix(_TC_PREFIX) in ATTACH_TYPES
 
 
 def attach_type(value: str | None) -> str:

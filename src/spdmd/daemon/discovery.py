@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 import dbus
 
 from spdmd.daemon.bus import MainLoop, from_dbus
-from spdmd.daemon.devices import Address, Sighting, is_object_path
+from spdmd.daemon.devices import (
+    ATTACH_TYPES,
+    Address,
+    Sighting,
+    is_attach_type,
+    is_object_path,
+)
 from spdmd.transport.base import DEFAULT_EMU_PORT, DEFAULT_TCP_PORT, TRANSPORT_KINDS
 
 if TYPE_CHECKING:
@@ -153,9 +159,15 @@ def em_sighting(
     authenticating = _link(props, "Authenticating", notes)
     if props.get("Authenticating") in (None, ""):
         authenticating = _parent(path)
+    attach = _str(props, "TrustedComponentType")
+    if attach is not None and not is_attach_type(attach):
+        notes.append(
+            f"TrustedComponentType {attach!r} is not one of {', '.join(ATTACH_TYPES)}; Unknown is published"
+        )
+        attach = None
     common = {
         "name": _str(props, "Name"),
-        "trusted_component_type": _str(props, "TrustedComponentType"),
+        "trusted_component_type": attach,
         "authenticating": authenticating,
         "reporting": _link(props, "Reporting", notes),
         "origin": f"em:{path}",
