@@ -211,7 +211,7 @@ def test_boolean_port_eid_and_net_are_refused() -> None:
     assert cfg.responders == []
     assert cfg.warnings == [
         "responders[0]: port must be an integer 1..65535, not True",
-        "responders[1]: mctp needs eid 0..255",
+        "responders[1]: mctp needs an eid 8..254, not True",
         "responders[2]: net must be a non-negative integer",
     ]
 
@@ -278,3 +278,18 @@ def test_unknown_trusted_component_type_is_refused() -> None:
     assert cfg.warnings == [
         "responders[0]: trusted_component_type must be one of Discrete, Integrated, Unknown"
     ]
+
+
+@pytest.mark.parametrize("eid", [0, 1, 7, 255, 300])
+def test_mctp_eid_outside_the_transports_range_is_refused(eid: int) -> None:
+    """The same EID rule as spdmd.transport.mctp (DSP0236: 8..254 addressable)."""
+    cfg = parse_config({"responders": [{"transport": "mctp", "eid": eid}]})
+    assert cfg.responders == []
+    assert cfg.warnings == [f"responders[0]: mctp needs an eid 8..254, not {eid}"]
+
+
+@pytest.mark.parametrize("eid", [8, 254])
+def test_mctp_eid_at_the_edges_of_the_range_is_kept(eid: int) -> None:
+    cfg = parse_config({"responders": [{"transport": "mctp", "eid": eid}]})
+    assert [s.address.eid for s in cfg.responders] == [eid]
+    assert cfg.warnings == []

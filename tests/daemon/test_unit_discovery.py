@@ -201,3 +201,26 @@ def test_unknown_trusted_component_type_is_noted() -> None:
     assert notes == [
         f"{BOARD}/gpu0: TrustedComponentType 'Discreet' is not one of Discrete, Integrated, Unknown; Unknown is published"
     ]
+
+
+@pytest.mark.parametrize("eid", [0, 7, 255])
+def test_eid_outside_the_transports_range_is_refused(eid: int) -> None:
+    """Entity Manager records and mctpd endpoints use spdmd.transport.mctp's rule."""
+    objects = {f"{BOARD}/nic0": {MCTP_CFG: {"EID": eid}}}
+    assert parse_em_objects(objects) == (
+        [],
+        [f"{BOARD}/nic0: EID {eid} is out of range 8..254"],
+    )
+    with pytest.raises(ValueError, match=f"EID {eid} is out of range 8..254"):
+        endpoint_sighting(EP_PATH, ep([5], EID=eid))
+
+
+def test_eid_range_is_the_transports() -> None:
+    from spdmd.transport.mctp import MCTP_EID_RANGE
+
+    kept = [
+        eid
+        for eid in range(256)
+        if parse_em_objects({f"{BOARD}/n": {MCTP_CFG: {"EID": eid}}})[0]
+    ]
+    assert kept == list(MCTP_EID_RANGE)

@@ -24,6 +24,7 @@ from spdmd.daemon.devices import (
 )
 from spdmd.spdm.certs import ValidityPolicy
 from spdmd.transport.base import DEFAULT_EMU_PORT, DEFAULT_TCP_PORT, TRANSPORT_KINDS
+from spdmd.transport.mctp import MCTP_EID_RANGE
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -149,8 +150,13 @@ def _responder(index: int, entry: Any) -> Sighting:
     if kind == "mctp":
         eid = entry.get("eid")
         net = entry.get("net")
-        if not _is_int(eid) or not 0 <= eid <= 255:
-            raise ConfigError(f"{where}: mctp needs eid 0..255")
+        # The transport's one EID rule (DSP0236 section 8.2), so that an
+        # entry is refused here rather than failing later at TRANSPORT.
+        if not _is_int(eid) or eid not in MCTP_EID_RANGE:
+            first, last = MCTP_EID_RANGE.start, MCTP_EID_RANGE.stop - 1
+            raise ConfigError(
+                f"{where}: mctp needs an eid {first}..{last}, not {eid!r}"
+            )
         if net is not None and (not _is_int(net) or net < 0):
             raise ConfigError(f"{where}: net must be a non-negative integer")
         # An MCTP entry names an endpoint mctpd reports; it cannot make one

@@ -34,6 +34,7 @@ from spdmd.daemon.devices import (
     is_object_path,
 )
 from spdmd.transport.base import DEFAULT_EMU_PORT, DEFAULT_TCP_PORT, TRANSPORT_KINDS
+from spdmd.transport.mctp import MCTP_EID_RANGE
 
 if TYPE_CHECKING:
     from spdmd.daemon.config import Config
@@ -64,6 +65,9 @@ SPDM_MESSAGE_TYPE = 5
 # set Transport to any open_transport kind ("tcp" for plain DSP0287).
 DEFAULT_TCP_RESPONDER_TRANSPORT = "emu-tcp"
 RETRY_SECONDS = 5.0
+# The transport's one EID rule (DSP0236 section 8.2: 0 null, 1..7 reserved,
+# 255 broadcast): an endpoint outside it could only fail at TRANSPORT.
+_EID_TEXT = f"{MCTP_EID_RANGE.start}..{MCTP_EID_RANGE.stop - 1}"
 
 _NOT_UP = {
     "org.freedesktop.DBus.Error.ServiceUnknown",
@@ -86,8 +90,10 @@ def endpoint_sighting(path: str, ifaces: dict[str, dict[str, Any]]) -> Sighting 
     if SPDM_MESSAGE_TYPE not in list(types):
         return None
     net, eid = ep.get("NetworkId"), ep.get("EID")
-    if not isinstance(net, int) or not isinstance(eid, int) or not 0 <= eid <= 255:
-        raise ValueError("NetworkId or EID is missing or out of range")
+    if not isinstance(net, int) or not isinstance(eid, int):
+        raise ValueError("NetworkId or EID is missing")  # noqa: TRY004 (a bad record)
+    if eid not in MCTP_EID_RANGE:
+        raise ValueError(f"EID {eid} is out of range {_EID_TEXT}")
     connectivity = ifaces.get(EP1_IFACE, {}).get("Connectivity", "Available")
     return Sighting(
         Address("mctp", net=net, eid=eid),
@@ -187,8 +193,8 @@ def em_sighting(
     eid = _int(props, "EID")
     if eid is None:
         raise ValueError("EID is missing")
-    if not 0 <= eid <= 255:
-        raise ValueError(f"EID {eid} is out of range 0..255")
+    if eid not in MCTP_EID_RANGE:
+        raise ValueError(f"EID {eid} is out of range {_EID_TEXT}")
     net = _int(props, "NetworkId")
     if net is not None and net < 0:
         raise ValueError(f"NetworkId {net} is negative")
