@@ -149,7 +149,10 @@ def _fail(exc: Any, args: argparse.Namespace, ident: str | None = None) -> int:
     where = f"{ident}: " if ident is not None else ""
     if name in _CONNECT_ERRORS:
         where = "cannot connect to the bus: "
-    print(f"spdmtool: {where}{message or name}", file=sys.stderr)
+    # The last part of the error name (InvalidArgument, InternalFailure,
+    # ServiceUnknown) is what docs/dbus-api.md lists; -v gives it in full.
+    short = name.rsplit(".", 1)[-1] if name else "error"
+    print(f"spdmtool: {where}{short}: {message}", file=sys.stderr)
     if getattr(args, "verbose", 0):
         print(f"spdmtool: D-Bus error {name}", file=sys.stderr)
     return _exit_for_error(name, message)
