@@ -203,6 +203,12 @@ def test_shutdown_ends_the_process_with_status_0(child):
             id="oversize-huge",
         ),
         pytest.param(
+            ["--cert-chain", "/", "--key", "/"],
+            "certificate chain / is not a regular file",
+            id="chain-directory",
+        ),
+        pytest.param(["--host", ""], "--host must not be empty", id="empty-host"),
+        pytest.param(
             ["--cert-chain", "/dev/zero", "--key", "/dev/zero"],
             "certificate chain /dev/zero is not a regular file",
             id="chain-device",

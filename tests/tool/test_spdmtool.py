@@ -279,6 +279,11 @@ def test_silent_device_exit_3(device):
             id="empty-anchor",
         ),
         pytest.param(
+            ["attest", "--transport", "tcp", "--trust-anchor", "ANCHOR", "--host", ""],
+            "--host must not be empty",
+            id="empty-host",
+        ),
+        pytest.param(
             ["attest", "--transport", "tcp", "--trust-anchor", "/dev/zero"],
             "trust anchor /dev/zero is not a regular file",
             id="device-anchor",

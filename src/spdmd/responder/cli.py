@@ -165,6 +165,9 @@ def build_config(args: argparse.Namespace) -> ResponderConfig:
         )
     if not 0 <= args.ct_exponent <= 31:
         raise UsageError(f"--ct-exponent {args.ct_exponent} is out of range 0..31")
+    if not args.host:
+        # "" would listen on every address; ask for 0.0.0.0 or :: instead.
+        raise UsageError("--host must not be empty (0.0.0.0 or :: listen on all)")
     if (args.cert_chain is None) != (args.key is None):
         raise UsageError("--cert-chain and --key go together")
     config = ResponderConfig.generate(

@@ -271,18 +271,21 @@ def read_credential_file(path: str | os.PathLike[str], what: str) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise UsageError(f"{what} {path} is not a regular file")
-            if info.st_size > MAX_CREDENTIAL_FILE:
-                raise UsageError(
-                    f"{what} {path} is {info.st_size} bytes, more than the {MAX_CREDENTIAL_FILE} a certificate or key file may have"
-                )
+    try:
+        # fstat before fdopen, which refuses a directory with its own error.
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{what} {path} is not a regular file")
+        if info.st_size > MAX_CREDENTIAL_FILE:
+            raise UsageError(
+                f"{what} {path} is {info.st_size} bytes, more than the {MAX_CREDENTIAL_FILE} a certificate or key file may have"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(MAX_CREDENTIAL_FILE + 1)
-        except OSError as exc:
-            raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_CREDENTIAL_FILE:
         raise UsageError(
             f"{what} {path} is more than the {MAX_CREDENTIAL_FILE} bytes a certificate or key file may have"

@@ -156,7 +156,8 @@ def _indices(text: str) -> tuple[int, ...]:
 
 def _path(what: str):
     def parse(text: str) -> str:
-        # An empty value would mean the current directory, or be ignored.
+        # An empty value would mean the current directory, or be ignored
+        # (--save-chain, --host falling back to its default).
         if not text:
             raise argparse.ArgumentTypeError(f"{what} must not be empty")
         return text
@@ -182,7 +183,11 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         choices=TRANSPORT_KINDS,
         help="how to reach the responder",
     )
-    group.add_argument("--host", help="TCP host for tcp and emu-* (default 127.0.0.1)")
+    group.add_argument(
+        "--host",
+        type=_path("--host"),
+        help="TCP host for tcp and emu-* (default 127.0.0.1)",
+    )
     group.add_argument(
         "--port",
         type=int_in(1, 65535, "port"),
