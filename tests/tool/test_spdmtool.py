@@ -576,6 +576,17 @@ def test_closed_pipe_exits_quietly(device):
     assert (proc.returncode, proc.stderr) == (141, "")
 
 
+def test_closed_stdout_is_no_traceback():
+    """Started with stdout closed (`>&-`): no traceback, the usual status."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.run(
+        ["sh", "-c", f'"{SPDMTOOL}" --help >&-'],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0
+    assert "Traceback" not in proc.stderr
+
+
 def test_device_line_names_the_default_port(tmp_path):
     """A failed connection without --port names the port that was tried."""
     from spdmd.responder.pki import generate_pki

@@ -538,10 +538,12 @@ def _discard_stdout(stream: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     real_stdout = sys.stdout
-    sys.stdout = GuardedStream(real_stdout)  # type: ignore[assignment]
+    if real_stdout is not None:  # None when started with stdout closed
+        sys.stdout = GuardedStream(real_stdout)  # type: ignore[assignment]
     try:
         code = _run(argv)
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
         return code
     except OutputError as exc:
         _discard_stdout(real_stdout)
