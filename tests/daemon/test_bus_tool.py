@@ -97,9 +97,11 @@ def test_dbus_measurements_uses_the_daemons_width(two: Environment) -> None:
     reply = json.loads(out.stdout)
     assert reply["version"] == "1.3"
     assert bytes.fromhex(nonce) in base64.b64decode(reply["signed_measurements"])
-    bad = tool(two, "dbus-measurements", "gpu0", "--slot", "9")
+    # spdmd's own InvalidArgument reaches the user unchanged; slots and
+    # indices are refused by spdmtool itself before the call.
+    bad = tool(two, "dbus-measurements", "gpu0", "--nonce", "zz")
     assert bad.returncode == 2
-    assert "InvalidArgument: Invalid SlotId" in bad.stderr
+    assert "gpu0: InvalidArgument: Invalid Nonce" in bad.stderr
     failed = tool(two, "dbus-measurements", "gpu1")
     assert failed.returncode == 1
     assert "InternalFailure: CERTIFICATE_CHAIN failed: " in failed.stderr
