@@ -209,3 +209,20 @@ def test_entity_manager_names_an_mctp_endpoint(bmc: Environment) -> None:
         "TrustedComponentType",
     )
     assert tc.endswith(".ComponentAttachType.Integrated")
+
+
+def test_static_mctp_entry_without_mctpd(bmc: Environment) -> None:
+    """A static MCTP entry in config.json is attested though no mctpd reports it."""
+    mctp(bmc, [8])
+    bmc.write_config(
+        {
+            "mctp_discovery": False,
+            "responders": [
+                {"transport": "mctp", "eid": 8, "static": True, "name": "loopback"}
+            ],
+        }
+    )
+    bmc.start_daemon()
+    st = bmc.wait_status("loopback")
+    assert st["status"] == "Success"
+    assert bmc.responder_ids() == ["loopback"]

@@ -293,3 +293,26 @@ def test_mctp_eid_at_the_edges_of_the_range_is_kept(eid: int) -> None:
     cfg = parse_config({"responders": [{"transport": "mctp", "eid": eid}]})
     assert [s.address.eid for s in cfg.responders] == [eid]
     assert cfg.warnings == []
+
+
+def test_static_mctp_entry_makes_a_device_on_network_1() -> None:
+    """Only a static MCTP entry stands for a device; a plain one only names."""
+    cfg = parse_config(
+        {
+            "responders": [
+                {"transport": "mctp", "eid": 8, "static": True},
+                {"transport": "mctp", "eid": 9},
+            ]
+        }
+    )
+    static, naming = cfg.responders
+    assert (static.address.net, static.address.eid, static.names_only) == (1, 8, False)
+    assert (naming.address.net, naming.address.eid, naming.names_only) == (None, 9, True)
+
+
+def test_static_applies_to_mctp_entries_only() -> None:
+    cfg = parse_config(
+        {"responders": [{"transport": "tcp", "host": "h", "static": True}]}
+    )
+    assert cfg.responders == []
+    assert cfg.warnings == ["responders[0]: static does not apply to transport tcp"]

@@ -59,6 +59,7 @@ _RESPONDER_KEYS = {
     "port",
     "net",
     "eid",
+    "static",
     "trusted_component_type",
     "authenticating",
     "reporting",
@@ -143,7 +144,7 @@ def _responder(index: int, entry: Any) -> Sighting:
     }
     # A key of the other kind of entry is a mistake (a TCP entry with an
     # "eid", an MCTP one with a "port"): refuse it rather than ignore it.
-    foreign = ("host", "port") if kind == "mctp" else ("net", "eid")
+    foreign = ("host", "port") if kind == "mctp" else ("net", "eid", "static")
     misplaced = [key for key in foreign if key in entry]
     if misplaced:
         raise ConfigError(f"{where}: {misplaced[0]} does not apply to transport {kind}")
@@ -159,8 +160,17 @@ def _responder(index: int, entry: Any) -> Sighting:
             )
         if net is not None and (not _is_int(net) or net < 0):
             raise ConfigError(f"{where}: net must be a non-negative integer")
-        # An MCTP entry names an endpoint mctpd reports; it cannot make one
-        # exist, because only mctpd knows whether the route is up.
+        static = entry.get("static", False)
+        if not isinstance(static, bool):
+            raise ConfigError(f"{where}: static must be true or false")
+        if static:
+            # For systems without mctpd (or an endpoint it cannot know, such
+            # as a responder on the BMC's own loopback): the entry itself
+            # makes the device exist, on network 1 unless it says otherwise.
+            address = Address("mctp", net=1 if net is None else net, eid=eid)
+            return Sighting(address, **common)
+        # Otherwise an MCTP entry names an endpoint mctpd reports; it cannot
+        # make one exist, because only mctpd knows whether the route is up.
         return Sighting(Address("mctp", net=net, eid=eid), names_only=True, **common)
     host = entry.get("host")
     if not isinstance(host, str) or not host:
