@@ -230,13 +230,13 @@ def parse_config(data: Any) -> Config:
         except ConfigError as exc:
             cfg.warnings.append(str(exc))
             continue
-        key = sighting.address.key()
-        if key in first:
+        address = sighting.address.key()
+        if address in first:
             cfg.warnings.append(
-                f"responders[{i}]: {sighting.address.describe()} has the same address as responders[{first[key]}]"
+                f"responders[{i}]: {sighting.address.describe()} has the same address as responders[{first[address]}]"
             )
             continue
-        first[key] = i
+        first[address] = i
         cfg.responders.append(sighting)
     return cfg
 
