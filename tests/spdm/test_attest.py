@@ -117,6 +117,8 @@ def test_untrusted_root_fails_at_the_chain_unless_verification_is_off() -> None:
         e.device, RequesterConfig(trust=good.trust), clock=e.clock, sleep=e.clock.sleep
     )
     assert (result.status, result.step) == ("Failed", "CERTIFICATE_CHAIN")
+    # The anchor check itself, not some other chain rule, refused it.
+    assert "is not a trust anchor" in result.reason
     assert result.leaf_subject  # the chain was read before it was rejected
     off = attest(
         make_device(faults=Faults(untrusted_root=True)).device,
