@@ -21,6 +21,8 @@ ${PROMPT}         root@evb-ast2600:~#
 ${SERVICE}        xyz.openbmc_project.spdmd
 ${CI_ROOT}        /xyz/openbmc_project/component_integrity
 ${AUTH_IFACE}     xyz.openbmc_project.Attestation.IdentityAuthentication
+${CI_IFACE}       xyz.openbmc_project.Attestation.ComponentIntegrity
+${RESPONDER_IFACE}    xyz.openbmc_project.spdmd.Responder1
 
 
 *** Keywords ***
@@ -68,6 +70,26 @@ Wrong Key Responder Is Failed
     Run On Console
     ...    busctl get-property ${SERVICE} ${CI_ROOT}/test_wrong_key ${AUTH_IFACE} ResponderVerificationStatus
     ...    VerificationStatus\\.Failed
+
+MCTP Responder Is Verified By spdmd Over The Emulated Kernel
+    [Documentation]    test_mctp (the static mctp entry for EID 8 on lo) ends in
+    ...                Success; spdmd reached it over AF_MCTP.
+    Run On Console
+    ...    for i in $(seq 60); do busctl get-property ${SERVICE} ${CI_ROOT}/test_mctp ${AUTH_IFACE} ResponderVerificationStatus 2>/dev/null | grep -q Success && break; sleep 5; done; busctl get-property ${SERVICE} ${CI_ROOT}/test_mctp ${AUTH_IFACE} ResponderVerificationStatus
+    ...    VerificationStatus\\.Success
+    Run On Console
+    ...    busctl get-property ${SERVICE} ${CI_ROOT}/test_mctp ${CI_IFACE} TypeVersion
+    ...    ^s "1\\.[0-3]"\\s*$
+    Run On Console
+    ...    busctl get-property ${SERVICE} ${CI_ROOT}/test_mctp ${RESPONDER_IFACE} Transport
+    ...    ^s "mctp net 1 eid 8"\\s*$
+
+Signed Measurements Over MCTP Through D-Bus
+    [Documentation]    SPDMGetSignedMeasurements for test_mctp via spdmtool: base64
+    ...                measurements and the DSP0274 algorithm names (3 lines).
+    Run On Console
+    ...    spdmtool dbus-measurements test_mctp | grep -c -e '^signed measurements: [A-Za-z0-9+/=]\\{8,\\}$' -e '^hashing algorithm: TPM_ALG_SHA_' -e '^signing algorithm: TPM_ALG_'
+    ...    ^3\\s*$
 
 SPDM Over MCTP On The Emulated Kernel
     [Documentation]    spdmtool over AF_MCTP to the loopback responder at EID 8.

@@ -2,9 +2,10 @@
 Documentation     End-to-end checks of spdmd on a booted test image
 ...               (kas/evb-ast2600.yml:kas/test-image.yml), normally started
 ...               by scripts/qemu-bmc --robot. The image runs emulated
-...               responders: test_good and test_wrong_key on TCP, which spdmd
-...               attests from its test configuration, and one on AF_MCTP
-...               behind EID 8 on the loopback interface.
+...               responders that spdmd attests from its test configuration:
+...               test_good and test_wrong_key on TCP, and test_mctp on
+...               AF_MCTP behind EID 8 on the loopback interface (a static
+...               mctp entry), reached through the image's kernel.
 ...               robot --variable SSH_PORT:2222 --variable HTTPS_PORT:2443 spdmd-qemu.robot
 Resource          bmc.resource
 Suite Setup       BMC Run    true
@@ -32,10 +33,11 @@ Policy Object Is Served
     Should Be Equal    ${enabled}    b true
 
 ComponentIntegrity Objects Appear For The Emulated Responders
-    [Documentation]    Both configured responders get an object under component_integrity.
+    [Documentation]    Every configured responder gets an object under component_integrity.
     Wait Until Keyword Succeeds    ${ATTEST_TIMEOUT}    5 s
     ...    BMC Run    busctl tree --list ${BUS_NAME} | grep -x ${CI_ROOT}/${GOOD_ID}
     BMC Run    busctl tree --list ${BUS_NAME} | grep -x ${CI_ROOT}/${BAD_ID}
+    BMC Run    busctl tree --list ${BUS_NAME} | grep -x ${CI_ROOT}/${MCTP_ID}
 
 Good Responder Is Verified
     [Documentation]    test_good ends in Success, as SPDM with a negotiated version.
@@ -54,18 +56,31 @@ Wrong Key Responder Is Failed
     ${log}=    BMC Run    journalctl -b -u ${SERVICE} --no-pager -o cat | grep ${BAD_ID}
     Should Contain    ${log}    CHALLENGE
 
+MCTP Responder Is Verified By spdmd Over The Kernel
+    [Documentation]    test_mctp, the static mctp entry for EID 8 on lo, ends in
+    ...                Success with a negotiated version. spdmd reached it over
+    ...                AF_MCTP: its Transport names the MCTP address and its
+    ...                process has no SPDMD_TEST_MCTP_MAP (the host-only test hook).
+    Wait Until Keyword Succeeds    ${ATTEST_TIMEOUT}    5 s
+    ...    Verification Status Should Be    ${MCTP_ID}    Success
+    ${type}=    BMC Property    ${CI_ROOT}/${MCTP_ID}    ${CI_IFACE}    Type
+    Should Be Equal    ${type}    s "xyz.openbmc_project.Attestation.ComponentIntegrity.SecurityTechnologyType.SPDM"
+    ${version}=    BMC Property    ${CI_ROOT}/${MCTP_ID}    ${CI_IFACE}    TypeVersion
+    Should Match Regexp    ${version}    ^s "1\\.[0-3]"$
+    ${transport}=    BMC Property    ${CI_ROOT}/${MCTP_ID}    ${RESPONDER_IFACE}    Transport
+    Should Be Equal    ${transport}    s "mctp net ${MCTP_NET} eid ${MCTP_EID}"
+    BMC Run    pid=$(systemctl show -p MainPID --value ${SERVICE}); test -r /proc/$pid/environ && ! grep -q SPDMD_TEST_MCTP_MAP /proc/$pid/environ
+    ${log}=    BMC Run    journalctl -b -u ${SERVICE} --no-pager -o cat | grep ${MCTP_ID}
+    Should Contain    ${log}    Attested ${MCTP_ID} with SPDM
+
 Signed Measurements Through D-Bus
     [Documentation]    SPDMGetSignedMeasurements answers with base64 measurements,
     ...                the DSP0274 algorithm names and the certificate object.
-    Wait Until Keyword Succeeds    ${ATTEST_TIMEOUT}    5 s
-    ...    Verification Status Should Be    ${GOOD_ID}    Success
-    ${json}=    BMC Run    spdmtool dbus-measurements --json ${GOOD_ID}
-    ${reply}=    Evaluate    json.loads($json)    modules=json
-    Should Match Regexp    ${reply}[hashing_algorithm]    ^TPM_ALG_SHA_
-    Should Match Regexp    ${reply}[signing_algorithm]    ^TPM_ALG_
-    Should Not Be Empty    ${reply}[signed_measurements]
-    Evaluate    base64.b64decode($reply['signed_measurements'], validate=True)    modules=base64
-    Should Start With    ${reply}[certificate]    /xyz/openbmc_project/certs/devices/${GOOD_ID}/
+    Signed Measurements Through D-Bus Should Be Served    ${GOOD_ID}
+
+Signed Measurements Over MCTP Through D-Bus
+    [Documentation]    The same for test_mctp: spdmd fetches them over AF_MCTP.
+    Signed Measurements Through D-Bus Should Be Served    ${MCTP_ID}
 
 Signed Measurements Of A Failed Responder Are Refused
     [Documentation]    The failed device gives a D-Bus error, not empty strings.
@@ -86,6 +101,7 @@ Redfish Lists ComponentIntegrity Members
     ${ids}=    Evaluate    [m['@odata.id'].rsplit('/', 1)[-1] for m in $json['Members']]
     List Should Contain Value    ${ids}    ${GOOD_ID}
     List Should Contain Value    ${ids}    ${BAD_ID}
+    List Should Contain Value    ${ids}    ${MCTP_ID}
     ${code}    ${member}=    Redfish Get    /redfish/v1/ComponentIntegrity/${GOOD_ID}
     Should Be Equal    ${code}    200
     Should Be Equal    ${member}[SPDMinfo][IdentityAuthentication][ResponderAuthentication][VerificationStatus]    Success
@@ -99,3 +115,20 @@ Signed Measurements Through Redfish
     Should Be Equal    ${code}    200
     Should Not Be Empty    ${reply}[SignedMeasurements]
     Should Match Regexp    ${reply}[HashingAlgorithm]    ^TPM_ALG_SHA_
+
+
+*** Keywords ***
+Signed Measurements Through D-Bus Should Be Served
+    [Documentation]    SPDMGetSignedMeasurements of a verified responder, via
+    ...                spdmtool dbus-measurements: base64 measurements, the
+    ...                DSP0274 algorithm names and the certificate object.
+    [Arguments]    ${id}
+    Wait Until Keyword Succeeds    ${ATTEST_TIMEOUT}    5 s
+    ...    Verification Status Should Be    ${id}    Success
+    ${json}=    BMC Run    spdmtool dbus-measurements --json ${id}
+    ${reply}=    Evaluate    json.loads($json)    modules=json
+    Should Match Regexp    ${reply}[hashing_algorithm]    ^TPM_ALG_SHA_
+    Should Match Regexp    ${reply}[signing_algorithm]    ^TPM_ALG_
+    Should Not Be Empty    ${reply}[signed_measurements]
+    Evaluate    base64.b64decode($reply['signed_measurements'], validate=True)    modules=base64
+    Should Start With    ${reply}[certificate]    /xyz/openbmc_project/certs/devices/${id}/

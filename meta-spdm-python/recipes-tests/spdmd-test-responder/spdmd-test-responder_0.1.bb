@@ -1,12 +1,12 @@
 # nooelint: oelint.var.bbclassextend,oelint.var.suggestedvar.CVE_PRODUCT - test-only target configuration, no upstream product
 SUMMARY = "Emulated SPDM responders for spdmd test images"
 DESCRIPTION = "Runs spdm-responder (python3-spdmd-responder) as systemd \
-               instances: a good and a wrong-key responder on TCP that \
-               spdmd attests through its test configuration, and one on \
-               AF_MCTP behind a local EID on the loopback interface for \
-               spdmtool over the kernel's MCTP stack. Each writes its \
-               per-boot test root, which the test configuration trusts. \
-               Test images only."
+               instances that spdmd attests through its test \
+               configuration: a good and a wrong-key responder on TCP, \
+               and one on AF_MCTP behind a local EID on the loopback \
+               interface, reached over the kernel's MCTP stack. Each \
+               writes its per-boot test root, which the test \
+               configuration trusts. Test images only."
 HOMEPAGE = "https://github.com/openbmc/docs/blob/master/designs/redfish-component-integrity.md"
 BUGTRACKER = "https://git.example.invalid/meta-spdm-python/issues"
 SECTION = "console/network"
