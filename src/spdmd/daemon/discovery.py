@@ -86,7 +86,7 @@ def endpoint_sighting(path: str, ifaces: dict[str, dict[str, Any]]) -> Sighting 
         return None
     types = ep.get("SupportedMessageTypes")
     if not isinstance(types, (list, bytes)):
-        raise ValueError("SupportedMessageTypes is missing")
+        raise ValueError("SupportedMessageTypes is missing")  # noqa: TRY004 (a bad record)
     if SPDM_MESSAGE_TYPE not in list(types):
         return None
     net, eid = ep.get("NetworkId"), ep.get("EID")
