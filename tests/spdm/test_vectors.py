@@ -213,7 +213,7 @@ def test_tampered_chain_with_matching_digest_fails_validation(vector: Vector) ->
     """A device that tampers with its chain and serves the matching digest
     still fails: the leaf's signature link no longer verifies."""
     r = replay(vector)
-    raw = bytearray(r.chains[vector.slot])
+    raw = bytearray(r.parsed_chains[vector.slot].raw)
     # Last byte of the chain = last byte of the leaf's signature value.
     raw[-1] ^= 0x01
     chain = parse_cert_chain(bytes(raw), r.hash_algo)

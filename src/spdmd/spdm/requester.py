@@ -163,7 +163,7 @@ class Requester:
         self.measurement_spec = 0
         self.slot_mask = 0
         self.digests: dict[int, bytes] = {}
-        self.chains: dict[int, bytes] = {}
+        # One parsed chain per slot read; `.raw` is the chain as served.
         self.parsed_chains: dict[int, CertificateChain] = {}
         self._cert: ChainReader | None = None
         self._summary_type = SUMMARY_HASH_NONE
@@ -275,7 +275,7 @@ class Requester:
         )
 
     def certificate_complete(self, slot: int) -> bool:
-        return slot in self.chains
+        return slot in self.parsed_chains
 
     def challenge(
         self, slot: int, nonce: bytes, requester_context: bytes = b""
@@ -523,7 +523,6 @@ class Requester:
         self.digests = {
             s: d for s in range(MAX_SLOTS) if (d := rsp.digest_for(s)) is not None
         }
-        self.chains.clear()
         self.parsed_chains.clear()
         self._cert = None
         self.transcript.start_digests(req.raw, rsp.raw)
@@ -542,7 +541,6 @@ class Requester:
                 step="CERTIFICATE_CHAIN",
             )
         self.parsed_chains[slot] = parse_cert_chain(chain, self.hash_algo)
-        self.chains[slot] = chain
 
     def _verify(self, slot: int, what: str, message: bytes, signature: bytes) -> None:
         chain = self.parsed_chains.get(slot)
@@ -590,9 +588,9 @@ class Requester:
             raise DigestMismatch(
                 f"CHALLENGE_AUTH CertChainHash {rsp.cert_chain_hash.hex()} differs from the slot {req.slot} chain digest {expected.hex() if expected else '(none)'}"
             )
-        # A chain in self.chains already hashed to its DIGESTS entry
+        # A chain in self.parsed_chains already hashed to its DIGESTS entry
         # (_on_certificate), which CertChainHash just matched: no second hash.
-        if req.slot not in self.chains:
+        if req.slot not in self.parsed_chains:
             raise DigestMismatch(
                 f"CHALLENGE_AUTH for slot {req.slot} arrived before its certificate chain was read"
             )
