@@ -155,7 +155,7 @@ def run(
         state_dir,
         size_signature=size_sig,
         trust_anchors=trust_anchors,
-    )  # type: ignore[arg-type]
+    )
     try:
         reply = conn.request_name(BUS_NAME, dbus.bus.NAME_FLAG_DO_NOT_QUEUE)
     except dbus.DBusException as exc:
@@ -169,7 +169,7 @@ def run(
         return 1
     log.info("Started, owning %s (size_t is %s)", BUS_NAME, size_sig)
 
-    discovery = Discovery(loop, conn, daemon, config)  # type: ignore[arg-type]
+    discovery = Discovery(loop, conn, daemon, config)
     loop.call_soon_threadsafe(discovery.start)
     loop.call_soon_threadsafe(daemon.start_periodic)
     install_signal_quit(loop, loop.quit)

@@ -16,7 +16,7 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -208,7 +208,7 @@ def write_roots(config: ResponderConfig, path: Path) -> int:
     return len(seen)
 
 
-def _log(verbose: bool):  # type: ignore[no-untyped-def]
+def _log(verbose: bool) -> Callable[[str], None]:
     def emit(text: str) -> None:
         if verbose:
             print(f"spdm-responder: {text}", file=sys.stderr, flush=True)

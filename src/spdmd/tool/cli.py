@@ -539,7 +539,7 @@ def _discard_stdout(stream: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     real_stdout = sys.stdout
     if real_stdout is not None:  # None when started with stdout closed
-        sys.stdout = GuardedStream(real_stdout)  # type: ignore[assignment]
+        sys.stdout = GuardedStream(real_stdout)
     try:
         code = _run(argv)
         if sys.stdout is not None:

@@ -96,7 +96,7 @@ class GuardedStream(io.TextIOBase):
     def __init__(self, inner: TextIO) -> None:
         self._inner = inner
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         try:
             return self._inner.write(text)
         except OSError as exc:

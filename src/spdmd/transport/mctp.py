@@ -170,7 +170,7 @@ def load_libc() -> Libc:
     # Only the emulator's responder socket binds; the requester never does.
     libc.bind.argtypes = [ctypes.c_int, ctypes.POINTER(SockaddrMctp), ctypes.c_uint32]
     libc.bind.restype = ctypes.c_int
-    return libc  # type: ignore[return-value]
+    return libc
 
 
 def open_mctp_socket() -> socket.socket:
