@@ -68,21 +68,6 @@ EXTRA_COMMAND_MODULES: tuple[str, ...] = ("spdmd.tool.daemon_commands",)
 TRANSPORT_KINDS = ("mctp", "tcp", "emu-mctp", "emu-tcp", "emu-none")
 VALIDITY_CHOICES = {p.value: p for p in certs.ValidityPolicy}
 
-# The keys of the --json object (issue 2 item 6); filled with None when the
-# attestation could not even start (connection refused).
-RESULT_KEYS = (
-    "status",
-    "step",
-    "reason",
-    "version",
-    "hashing_algorithm",
-    "signing_algorithm",
-    "slot",
-    "leaf_subject",
-    "cert_chain_digest",
-)
-
-
 # ---------------------------------------------------------------------------
 # Option parsing
 
@@ -341,14 +326,13 @@ def _device_name(args: argparse.Namespace) -> str:
 
 
 def _unreachable(args: argparse.Namespace, error: SpdmError) -> dict[str, Any]:
-    out: dict[str, Any] = dict.fromkeys(RESULT_KEYS)
-    out.update(
-        status="Failed",
-        step=error.step or "TRANSPORT",
-        reason=str(error),
-        slot=args.slot,
-    )
-    return out
+    """The --json object (issue 2 item 6) of an attestation that could not
+    even start (connection refused): the result's keys, the rest None."""
+    from spdmd.attest import AttestationResult
+
+    return AttestationResult(
+        step=error.step or "TRANSPORT", reason=str(error), slot=args.slot
+    ).to_dict()
 
 
 def _exit_for(args: argparse.Namespace, result: Any) -> int:
