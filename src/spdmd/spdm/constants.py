@@ -189,6 +189,11 @@ class AsymAlgo(enum.IntFlag):
     ED25519 = 0x400
 
 
+# Known shortcoming: SM2 signatures and the SM3 hash (added with EdDSA in
+# DSP0274 1.2) have no entry here or in HASH_ALGOS, so they are never
+# offered and a device that has only those fails at NEGOTIATE_ALGORITHMS.
+# `cryptography` has no SM2 signatures; supporting them needs another SM2
+# implementation, then entries here and the crypto and certs cases.
 ASYM_ALGOS: dict[AsymAlgo, AsymInfo] = {
     a.bit: a  # type: ignore[misc]
     for a in (
