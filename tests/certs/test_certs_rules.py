@@ -192,6 +192,17 @@ def test_any_flipped_byte_fails(p256_offset, mask):
     assert chain.der_certificates == pki.der_chain
 
 
+def test_name_attribute_of_the_wrong_string_type_is_a_chain_error(p256):
+    """A subject CN re-tagged from UTF8String to BIT STRING (what one flipped
+    byte can do) is refused as unparsable, not raised as a bare TypeError."""
+    raw = bytearray(p256.spdm_chain(SHA256))
+    cn_utf8 = b"\x06\x03\x55\x04\x03\x0c"  # OID 2.5.4.3, then UTF8String
+    at = raw.index(cn_utf8) + len(cn_utf8) - 1
+    raw[at] = 0x03
+    with pytest.raises(CertificateChainError, match="does not parse as X.509"):
+        certs.parse_cert_chain(bytes(raw), SHA256)
+
+
 # --- anchoring and links ----------------------------------------------------
 
 

@@ -404,6 +404,10 @@ def parse_cert_chain(data: bytes, hash_algo: int) -> CertificateChain:
             # Valid DER names (x400Address, ediPartyName) cryptography cannot
             # represent; it raises this, which is not a ValueError.
             x509.UnsupportedGeneralNameType,
+            # A name attribute whose string type its OID does not allow (a
+            # BIT STRING outside x500UniqueIdentifier): cryptography's
+            # NameAttribute raises TypeError for device bytes here.
+            TypeError,
         ) as exc:
             raise _error(
                 f"certificate {len(certs) + 1} of the chain (offset {offset}) does not parse as X.509: {exc}"
