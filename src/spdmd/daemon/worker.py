@@ -102,8 +102,8 @@ def run(what: str, job: dict[str, Any]) -> Any:
     except UsageError as exc:
         return Outcome.failed("TRANSPORT", exc.message)
     # A measurement job brings what is left of its own deadline; an
-    # attestation has the configured per-device one.
-    deadline = job.get("deadline", job["config"].deadline_seconds)
+    # attestation has the configured per-device one (see requester_config).
+    deadline = rc.deadline
     connect_timeout = min(CONNECT_TIMEOUT, deadline)
     started = time.monotonic()
     try:
