@@ -446,9 +446,12 @@ def _report_unreachable(args: argparse.Namespace, error: SpdmError, device: str)
     return EXIT_UNREACHABLE
 
 
-def run_attest(args: argparse.Namespace) -> int:
-    from spdmd.attest import attest
+def _on_device(args: argparse.Namespace, operation: Any) -> tuple[Any, str] | int:
+    """Open the transport, run `operation(transport, config)`, close it.
 
+    Returns (result, device name), or the exit code when the device could
+    not be reached at all (already reported).
+    """
     config = _config(args)
     _check_save_chain(args)
     device = _device_name(args)
@@ -458,9 +461,18 @@ def run_attest(args: argparse.Namespace) -> int:
         return _report_unreachable(args, exc, device)
     try:
         device = getattr(transport, "name", device)
-        result = attest(transport, config)
+        return operation(transport, config), device
     finally:
         transport.close()
+
+
+def run_attest(args: argparse.Namespace) -> int:
+    from spdmd.attest import attest
+
+    outcome = _on_device(args, attest)
+    if isinstance(outcome, int):
+        return outcome
+    result, device = outcome
     _report(args, result, device)
     return _exit_for(args, result)
 
@@ -468,20 +480,15 @@ def run_attest(args: argparse.Namespace) -> int:
 def run_measurements(args: argparse.Namespace) -> int:
     from spdmd.attest import get_signed_measurements
 
-    config = _config(args)
-    _check_save_chain(args)
-    device = _device_name(args)
-    try:
-        transport = _open(args)
-    except TransportError as exc:
-        return _report_unreachable(args, exc, device)
-    try:
-        device = getattr(transport, "name", device)
-        result = get_signed_measurements(
+    outcome = _on_device(
+        args,
+        lambda transport, config: get_signed_measurements(
             transport, config, indices=args.indices, nonce=args.nonce, slot=args.slot
-        )
-    finally:
-        transport.close()
+        ),
+    )
+    if isinstance(outcome, int):
+        return outcome
+    result, device = outcome
     extra: list[str] = []
     if not args.json and result.status == "Success":
         blocks = result.to_dict().get("blocks") or []
