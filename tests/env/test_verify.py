@@ -15,7 +15,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from tests.env.verify import SignatureMismatch, verify_signed_measurements
+from tests.env.verify import (
+    SignatureMismatch,
+    _nonce_in_signed_request,
+    verify_signed_measurements,
+)
 from tests.spdm.conftest import make_device
 
 from spdmd.attest import RequesterConfig, get_signed_measurements
@@ -81,3 +85,18 @@ def test_wrong_nonce_is_rejected() -> None:
     signed, leaf, name = measured(0x12)
     with pytest.raises(SignatureMismatch, match="nonce"):
         verify_signed_measurements(signed, leaf, name, "ff" * 32)
+
+
+def test_nonce_counts_only_inside_a_signed_get_measurements() -> None:
+    """The nonce must be the one a signature-requesting GET_MEASUREMENTS sent."""
+    nonce = bytes(range(32))
+    signed_request = bytes((0x12, 0xE0, 0x01, 0xFF)) + nonce + b"\x00"
+    unsigned_request = bytes((0x12, 0xE0, 0x00, 0xFF)) + nonce
+    echoed_in_response = bytes((0x12, 0x60, 0x00, 0x00, 0x00)) + nonce
+    assert _nonce_in_signed_request(b"\x12\x84" + signed_request, 0x12, nonce)
+    assert not _nonce_in_signed_request(unsigned_request, 0x12, nonce)
+    assert not _nonce_in_signed_request(echoed_in_response, 0x12, nonce)
+    # A 1.1 request's header does not count for a 1.2 transcript.
+    assert not _nonce_in_signed_request(
+        bytes((0x11, 0xE0, 0x01, 0xFF)) + nonce, 0x12, nonce
+    )

@@ -34,6 +34,24 @@ GET_MEASUREMENTS = 0xE0
 CONTEXT = b"responder-measurements signing"
 
 
+def _nonce_in_signed_request(l2: bytes, vbyte: int, nonce: bytes) -> bool:
+    """True when `nonce` directly follows a GET_MEASUREMENTS header that
+    asks for a signature (Param1 bit 0), the only place DSP0274 puts the
+    requester's nonce; found anywhere else (an echo in a response, say) it
+    proves nothing."""
+    start = 0
+    while (at := l2.find(nonce, start)) >= 0:
+        head = l2[at - 4 : at] if at >= 4 else b""
+        if (
+            len(head) == 4
+            and head[:2] == bytes((vbyte, GET_MEASUREMENTS))
+            and head[2] & 1
+        ):
+            return True
+        start = at + 1
+    return False
+
+
 class SignatureMismatch(AssertionError):
     """The signed measurements do not verify with the given certificate."""
 
@@ -53,8 +71,12 @@ def verify_signed_measurements(
         raise SignatureMismatch(
             f"L2 starts with request code {l2[1]:#x}, not {first:#x}"
         )
-    if nonce_hex is not None and bytes.fromhex(nonce_hex) not in l2:
-        raise SignatureMismatch("the caller's nonce is not in the signed transcript")
+    if nonce_hex is not None and not _nonce_in_signed_request(
+        l2, vbyte, bytes.fromhex(nonce_hex)
+    ):
+        raise SignatureMismatch(
+            "the caller's nonce is not in a signed GET_MEASUREMENTS request"
+        )
     if vbyte >= 0x12:
         prefix = f"dmtf-spdm-v{major}.{minor}.*".encode() * 4
         message = prefix + CONTEXT.rjust(36, b"\x00") + hashlib.sha384(l2).digest()
